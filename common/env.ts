@@ -1,0 +1,72 @@
+// Environment loading and validation shared by every process.
+// One zod schema per process describes its variables; `loadConfig` parses process.env once at start and stops the
+// process with a message naming each bad variable. The repo-root .env (written by the local stack) is read first;
+// variables already set in the environment win over it.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+let envFileLoaded = false;
+function loadDotEnv(): void {
+  if (envFileLoaded) return;
+  envFileLoaded = true;
+  const path = process.env.FRAUD_ENV_FILE ?? `${repoRoot}.env`;
+  if (existsSync(path)) process.loadEnvFile(path);
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parse `env` with `schema`; throws ConfigError listing every offending variable by name. */
+export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    const got = name in env ? ` (got ${JSON.stringify(env[name])})` : ' (not set)';
+    return `  ${name}: ${issue.message}${got}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** For process entry points: parse the environment or exit(78) naming the bad variables. */
+export function loadConfig<S extends z.ZodType>(schema: S, processName: string): z.output<S> {
+  loadDotEnv();
+  try {
+    return parseConfig(schema, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${processName}: ${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+}
+
+// Building blocks for the schemas. Numbers arrive as strings; empty strings count as unset.
+const blankToUndefined = (v: unknown) => (v === '' ? undefined : v);
+export const intVar = (opts: { min?: number; max?: number; default: number }) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(opts.min ?? Number.MIN_SAFE_INTEGER)
+      .max(opts.max ?? Number.MAX_SAFE_INTEGER)
+      .default(opts.default),
+  );
+export const strVar = (fallback: string) => z.preprocess(blankToUndefined, z.string().min(1).default(fallback));
+export const optionalStr = () => z.preprocess(blankToUndefined, z.string().min(1).optional());
+export const portVar = (fallback: number) => intVar({ min: 1, max: 65535, default: fallback });
+export const logLevelVar = () =>
+  z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
+export const listVar = (fallback: string) =>
+  strVar(fallback).transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+export const redisSchema = {
+  REDIS_HOST: strVar('127.0.0.1'),
+  REDIS_PORT: portVar(6379),
+  REDIS_PASSWORD: optionalStr(),
+};
+export type RedisConfig = { REDIS_HOST: string; REDIS_PORT: number; REDIS_PASSWORD?: string | undefined };

@@ -1,0 +1,146 @@
+// Redis adapter of the detector: alert writes in the reference guide's key layout, and the detector's checkpoints.
+//
+// Per alert, one Lua script does atomically what the guide's clients read, deduplicated by alert id:
+//   SET  fraud:alert:seen:<alert_id> NX EX <ttl>        (dedupe: a replayed alert stops here)
+//   SADD fraud:alerts:accounts <sender>
+//   SET  fraud:alerts:sender:<sender> <alert JSON>
+//   INCR fraud:count:sender:<sender>
+//   XADD fraud:alerts:stream * alert <JSON>              (durable outbox read by the case signaller and the console)
+//   PUBLISH fraud:alerts:sender:<sender> <alert JSON>    (matches the pattern fraud:alerts:*)
+//
+// Checkpoints: per partition, a hash of sender -> window entries plus a meta hash {offset, watermark, epoch}.
+// A new owner of a partition bumps the epoch; a checkpoint carrying an older epoch is refused (fencing), so a
+// detector that lost its partition in a rebalance can never overwrite the new owner's state.
+import type { Redis, Result } from 'ioredis';
+import type { Alert } from './velocity.ts';
+
+export const keys = {
+  accounts: 'fraud:alerts:accounts',
+  sender: (id: string) => `fraud:alerts:sender:${id}`,
+  count: (id: string) => `fraud:count:sender:${id}`,
+  seen: (alertId: string) => `fraud:alert:seen:${alertId}`,
+  channel: (id: string) => `fraud:alerts:sender:${id}`,
+  stream: 'fraud:alerts:stream',
+  checkpointMeta: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:meta`,
+  checkpointState: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:state`,
+};
+
+const WRITE_ALERT = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return -1 end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2])
+local n = redis.call('INCR', KEYS[4])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'alert', ARGV[2], 'count', n)
+redis.call('PUBLISH', ARGV[4], ARGV[2])
+return n`;
+
+// KEYS: meta, state. ARGV: epoch, offset, watermark, upsertCount, then sender/value pairs, then senders to delete.
+const CHECKPOINT = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch ~= ARGV[1] then return redis.error_reply('FENCED partition owned by epoch ' .. tostring(epoch)) end
+local n = tonumber(ARGV[4])
+local i = 5
+for _ = 1, n do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', KEYS[2], ARGV[i])
+  i = i + 1
+end
+redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'watermark', ARGV[3])
+return 1`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    fraudWriteAlert(
+      seen: string, accounts: string, sender: string, count: string, stream: string,
+      senderId: string, json: string, ttl: number, channel: string, maxlen: number,
+    ): Result<number, Context>;
+    fraudCheckpoint(meta: string, state: string, ...args: Array<string | number>): Result<number, Context>;
+  }
+}
+
+export interface Checkpoint {
+  epoch: number;
+  /** Next offset to process, or null when the partition was never checkpointed. */
+  offset: string | null;
+  watermark: number;
+  entries: Array<[string, string]>;
+}
+
+export interface AlertWriteResult {
+  written: number;
+  duplicates: number;
+}
+
+export interface AlertStoreOptions {
+  dedupeTtlSeconds: number;
+  streamMaxLen: number;
+  /** Consumer group of the detectors: checkpoints are kept per group. */
+  group: string;
+}
+
+export class AlertStore {
+  private readonly redis: Redis;
+  private readonly opts: AlertStoreOptions;
+
+  constructor(redis: Redis, opts: AlertStoreOptions) {
+    this.redis = redis;
+    this.opts = opts;
+    redis.defineCommand('fraudWriteAlert', { numberOfKeys: 5, lua: WRITE_ALERT });
+    redis.defineCommand('fraudCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
+  }
+
+  /** Write a batch of alerts in one round trip; each alert is atomic and idempotent on its own. */
+  async writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult> {
+    if (alerts.length === 0) return { written: 0, duplicates: 0 };
+    const p = this.redis.pipeline();
+    for (const a of alerts) {
+      const json = JSON.stringify({ ...a, detected_at: new Date().toISOString() });
+      const id = a.sender_account_id;
+      p.fraudWriteAlert(
+        keys.seen(a.alert_id), keys.accounts, keys.sender(id), keys.count(id), keys.stream,
+        id, json, this.opts.dedupeTtlSeconds, keys.channel(id), this.opts.streamMaxLen,
+      );
+    }
+    const results = (await p.exec()) ?? [];
+    let written = 0;
+    for (const [err, n] of results) {
+      if (err) throw err;
+      if ((n as number) >= 0) written++;
+    }
+    return { written, duplicates: alerts.length - written };
+  }
+
+  /** Take ownership of a partition (bumping its epoch) and read its last checkpoint. */
+  async claim(topic: string, partition: number): Promise<Checkpoint> {
+    const metaKey = keys.checkpointMeta(this.opts.group, topic, partition);
+    const epoch = await this.redis.hincrby(metaKey, 'epoch', 1);
+    const meta = await this.redis.hgetall(metaKey);
+    const entries: Array<[string, string]> = [];
+    const stateKey = keys.checkpointState(this.opts.group, topic, partition);
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(stateKey, cursor, 'COUNT', 5000);
+      for (let i = 0; i < flat.length; i += 2) entries.push([flat[i]!, flat[i + 1]!]);
+      cursor = next;
+    } while (cursor !== '0');
+    return { epoch, offset: meta.offset ?? null, watermark: Number(meta.watermark ?? 0), entries };
+  }
+
+  /** Persist a partition's changed senders and position, if this detector still owns the partition. */
+  async checkpoint(
+    topic: string, partition: number, epoch: number, offset: string, watermark: number,
+    upserts: ReadonlyArray<[string, string]>, deletes: readonly string[],
+  ): Promise<void> {
+    const args: Array<string | number> = [epoch, offset, watermark, upserts.length];
+    for (const [sender, value] of upserts) args.push(sender, value);
+    for (const sender of deletes) args.push(sender);
+    await this.redis.fraudCheckpoint(
+      keys.checkpointMeta(this.opts.group, topic, partition), keys.checkpointState(this.opts.group, topic, partition), ...args,
+    );
+  }
+}
+
+export const isFencedError = (err: unknown): boolean => err instanceof Error && err.message.startsWith('FENCED');

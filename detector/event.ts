@@ -1,0 +1,88 @@
+// The payment event wire format and its validation. Pure: no I/O, so it is unit-tested and benchmarked directly.
+//
+// One JSON object per Kafka message, key = sender_account_id:
+//   transaction_id       unique string
+//   sender_account_id    string (must equal the message key when a key is present)
+//   receiver_account_id  string
+//   amount               number, finite and > 0
+//   currency             ISO 4217 code known to this runtime's ICU data (e.g. "EUR")
+//   region               string
+//   timestamp            event time: ISO-8601 string with a zone, or epoch milliseconds
+import { z } from 'zod';
+
+const currencies = new Set(Intl.supportedValuesOf('currency'));
+
+/** Events before this instant are rejected as absurd (clock reset, seconds-instead-of-milliseconds, …). */
+export const EARLIEST_EVENT_TIME = Date.UTC(2000, 0, 1);
+
+const id = (what: string) => z.string({ error: `${what} must be a string` }).trim().min(1, `${what} is empty`).max(128, `${what} is longer than 128 characters`);
+
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+const eventTime = z.union(
+  [
+    z.number().int('timestamp in epoch milliseconds must be a whole number'),
+    z.string().regex(ISO_WITH_ZONE, 'timestamp must be ISO-8601 with a time zone, e.g. 2026-01-01T12:00:00Z').transform((s) => Date.parse(s)),
+  ],
+  { error: 'timestamp must be an ISO-8601 string or epoch milliseconds' },
+);
+
+const paymentEventSchema = z.object({
+  transaction_id: id('transaction_id'),
+  sender_account_id: id('sender_account_id'),
+  receiver_account_id: id('receiver_account_id'),
+  amount: z
+    .number({ error: (iss) => (typeof iss.input === 'number' ? 'amount must be finite' : 'amount must be a number') })
+    .refine((n) => n > 0, 'amount must be greater than 0'),
+  currency: z.string({ error: 'currency must be a string' }).refine((c) => currencies.has(c), 'currency is not an ISO 4217 code'),
+  region: id('region'),
+  timestamp: eventTime,
+});
+
+export interface PaymentEvent {
+  transaction_id: string;
+  sender_account_id: string;
+  receiver_account_id: string;
+  amount: number;
+  currency: string;
+  region: string;
+  /** Event time, epoch milliseconds. */
+  timestamp: number;
+}
+
+export type ParseResult = { ok: true; event: PaymentEvent } | { ok: false; reason: string };
+
+export interface ParseOptions {
+  /** Wall-clock now in ms; events further than maxClockSkewMs in its future are rejected. */
+  now: number;
+  maxClockSkewMs: number;
+}
+
+/** Decode and validate one message. Never throws: a bad event comes back with a reason for the dead-letter topic. */
+export function parsePaymentEvent(value: Buffer | string | null, key: string | null, opts: ParseOptions): ParseResult {
+  if (value === null || value.length === 0) return { ok: false, reason: 'empty message' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: `malformed JSON: ${(err as Error).message}` };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'event must be a JSON object' };
+  const parsed = paymentEventSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.');
+    const missing = issue.code === 'invalid_type' && field && !(field in (raw as object));
+    return { ok: false, reason: missing ? `missing field ${field}` : `${field ? `${field}: ` : ''}${issue.message}` };
+  }
+  const event = parsed.data;
+  if (!Number.isFinite(event.timestamp)) return { ok: false, reason: 'timestamp: not a valid date' };
+  if (event.timestamp < EARLIEST_EVENT_TIME) return { ok: false, reason: `timestamp: ${new Date(event.timestamp).toISOString()} is before 2000-01-01` };
+  if (event.timestamp > opts.now + opts.maxClockSkewMs) {
+    return { ok: false, reason: `timestamp: ${new Date(event.timestamp).toISOString()} is more than ${opts.maxClockSkewMs / 1000}s in the future` };
+  }
+  if (key !== null && key !== event.sender_account_id) {
+    return { ok: false, reason: `message key ${JSON.stringify(key)} does not match sender_account_id ${JSON.stringify(event.sender_account_id)}` };
+  }
+  return { ok: true, event };
+}

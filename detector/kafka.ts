@@ -1,0 +1,48 @@
+// The small Kafka surface the detector needs. kafkajs implements it (kafkajs-client.ts); another client can too.
+export interface InboundMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string | undefined>;
+}
+
+export interface InboundBatch {
+  topic: string;
+  partition: number;
+  messages: InboundMessage[];
+  /** Offset of the next message the broker will write (for lag). */
+  highWatermark: string;
+}
+
+export interface BatchControl {
+  /** Mark everything up to and including `offset` consumed, so the client fetches past it. */
+  markConsumed(offset: string): void;
+  /** Move the fetch position; the rest of the current batch is discarded. */
+  seek(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export interface OutboundMessage {
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers: Record<string, string>;
+}
+
+export interface PaymentsConsumer {
+  /** Start consuming; resolves once running. `onBatch` is called with one partition's batch at a time. */
+  start(onBatch: (batch: InboundBatch, control: BatchControl) => Promise<void>): Promise<void>;
+  /** Called whenever the group's assignment may have changed (join/rejoin). */
+  onRebalance(listener: () => void): void;
+  /** Called when the client gives up for good; the process should exit. */
+  onFatal(listener: (err: Error) => void): void;
+  commit(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void>;
+  /** Stop fetching after the batch in flight; then disconnect. */
+  stop(): Promise<void>;
+}
+
+export interface DeadLetterProducer {
+  send(topic: string, messages: OutboundMessage[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,125 @@
+// kafkajs behind the detector's Kafka interface.
+import { Kafka, logLevel, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
+import type { Logger } from '../common/logger.ts';
+import type { BatchControl, DeadLetterProducer, InboundBatch, PaymentsConsumer } from './kafka.ts';
+
+export interface KafkajsOptions {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  topic: string;
+  logger: Logger;
+  /** Upper bound on bytes fetched per partition per request. */
+  maxBytesPerPartition?: number;
+  partitionsConsumedConcurrently?: number;
+}
+
+function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>): Kafka {
+  const log = opts.logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    // Keep retrying through a broker restart instead of crashing the consumer after a few seconds.
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 30 },
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log: entry }) => {
+      const { message, ...rest } = entry;
+      if (level <= logLevel.ERROR) log.error(rest, message);
+      else log.warn(rest, message);
+    },
+  });
+}
+
+export class KafkajsPaymentsConsumer implements PaymentsConsumer {
+  private readonly consumer: Consumer;
+  private readonly rebalanceListeners: Array<() => void> = [];
+  private readonly fatalListeners: Array<(err: Error) => void> = [];
+
+  private readonly opts: KafkajsOptions;
+
+  constructor(opts: KafkajsOptions) {
+    this.opts = opts;
+    this.consumer = kafkaFor(opts).consumer({
+      groupId: opts.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      maxWaitTimeInMs: 100,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.rebalanceListeners.forEach((l) => l()));
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      // kafkajs restarts itself after retriable errors; anything else is fatal for this process.
+      if (!e.payload.restart) this.fatalListeners.forEach((l) => l(e.payload.error));
+    });
+  }
+
+  onRebalance(listener: () => void): void {
+    this.rebalanceListeners.push(listener);
+  }
+
+  onFatal(listener: (err: Error) => void): void {
+    this.fatalListeners.push(listener);
+  }
+
+  async start(onBatch: (batch: InboundBatch, control: BatchControl) => Promise<void>): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const { topic, partition } = batch;
+        await onBatch(
+          {
+            topic,
+            partition,
+            highWatermark: batch.highWatermark,
+            messages: batch.messages.map((m: KafkaMessage) => ({
+              offset: m.offset,
+              key: m.key ?? null,
+              value: m.value ?? null,
+              headers: (m.headers ?? {}) as Record<string, Buffer | string | undefined>,
+            })),
+          },
+          {
+            markConsumed: (offset) => resolveOffset(offset),
+            seek: (offset) => this.consumer.seek({ topic, partition, offset }),
+            heartbeat,
+            isRunning,
+            isStale,
+          },
+        );
+      },
+    });
+  }
+
+  async commit(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
+    if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.stop();
+    await this.consumer.disconnect();
+  }
+}
+
+export class KafkajsDeadLetterProducer implements DeadLetterProducer {
+  private readonly producer: Producer;
+  private connected?: Promise<void>;
+
+  constructor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>) {
+    this.producer = kafkaFor(opts).producer({ allowAutoTopicCreation: false });
+  }
+
+  async send(topic: string, messages: Parameters<DeadLetterProducer['send']>[1]): Promise<void> {
+    if (messages.length === 0) return;
+    this.connected ??= this.producer.connect();
+    await this.connected;
+    await this.producer.send({ topic, acks: -1, messages });
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.producer.disconnect();
+  }
+}

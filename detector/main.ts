@@ -1,0 +1,84 @@
+// Composition root of the detector process: config, clients, pipeline, metrics, shutdown.
+import { loadConfig } from '../common/env.ts';
+import { createLogger } from '../common/logger.ts';
+import { createRedis } from '../common/redis.ts';
+import { AlertStore } from './alert-store.ts';
+import { detectorConfigSchema } from './config.ts';
+import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
+import { DetectorMetrics, serveMetrics } from './metrics.ts';
+import { Detector } from './service.ts';
+
+const config = loadConfig(detectorConfigSchema, 'detector');
+const log = createLogger('detector', config.LOG_LEVEL);
+const redis = createRedis(config, config.DETECTOR_INSTANCE_ID);
+const metrics = new DetectorMetrics();
+redis.on('ready', () => metrics.redisUp.set(1));
+redis.on('close', () => metrics.redisUp.set(0));
+redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
+
+const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, clientId: config.DETECTOR_INSTANCE_ID, logger: log };
+const consumer = new KafkajsPaymentsConsumer({
+  ...kafka,
+  groupId: config.DETECTOR_GROUP_ID,
+  topic: config.PAYMENTS_TOPIC,
+  partitionsConsumedConcurrently: config.KAFKA_PARTITIONS_CONCURRENCY,
+});
+const store = new AlertStore(redis, {
+  dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,
+  streamMaxLen: config.ALERT_STREAM_MAXLEN,
+  group: config.DETECTOR_GROUP_ID,
+});
+const detector = new Detector({
+  consumer,
+  dlq: new KafkajsDeadLetterProducer(kafka),
+  store,
+  metrics,
+  log,
+  options: {
+    topic: config.PAYMENTS_TOPIC,
+    dlqTopic: config.DLQ_TOPIC,
+    rule: { threshold: config.VELOCITY_FRAUD_THRESHOLD, windowMs: config.VELOCITY_WINDOW_SECONDS * 1000 },
+    maxClockSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000,
+    checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+  },
+});
+
+const server = await serveMetrics(
+  metrics,
+  () => {
+    const redisReady = redis.status === 'ready';
+    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning } };
+  },
+  config.DETECTOR_METRICS_HOST,
+  config.DETECTOR_METRICS_PORT,
+);
+
+let stopping = false;
+async function shutdown(signal: string, code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  const force = setTimeout(() => process.exit(code || 1), 20_000).unref();
+  try {
+    await detector.stop();
+  } catch (err) {
+    log.error({ err }, 'error while stopping');
+    code ||= 1;
+  }
+  server.close();
+  redis.disconnect();
+  clearTimeout(force);
+  process.exit(code);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+consumer.onFatal((err) => {
+  log.fatal({ err }, 'kafka consumer failed for good');
+  void shutdown('fatal', 1);
+});
+
+await detector.start();
+log.info(
+  { topic: config.PAYMENTS_TOPIC, group: config.DETECTOR_GROUP_ID, threshold: config.VELOCITY_FRAUD_THRESHOLD, windowSeconds: config.VELOCITY_WINDOW_SECONDS, metrics: `http://${config.DETECTOR_METRICS_HOST}:${config.DETECTOR_METRICS_PORT}/metrics` },
+  'detector running',
+);

@@ -1,0 +1,72 @@
+// Prometheus metrics and the health endpoint of the detector.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class DetectorMetrics {
+  readonly registry = new Registry();
+  readonly events = new Counter({
+    name: 'detector_events_total',
+    help: 'Payment events processed, by outcome (counted, alert, late, dead_letter)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly alerts = new Counter({ name: 'detector_alerts_written_total', help: 'New alerts written to Redis', registers: [this.registry] });
+  readonly duplicateAlerts = new Counter({
+    name: 'detector_alerts_duplicate_total',
+    help: 'Alerts recomputed during reprocessing and recognised by id as already written',
+    registers: [this.registry],
+  });
+  readonly lag = new Gauge({
+    name: 'detector_consumer_lag',
+    help: 'Messages between the last processed offset and the partition high watermark',
+    labelNames: ['partition'] as const,
+    registers: [this.registry],
+  });
+  readonly redisUp = new Gauge({ name: 'detector_redis_up', help: '1 when the Redis connection is ready', registers: [this.registry] });
+  readonly batchSeconds = new Histogram({
+    name: 'detector_batch_seconds',
+    help: 'Time to process one partition batch, writes included',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly checkpointSeconds = new Histogram({
+    name: 'detector_checkpoint_seconds',
+    help: 'Time to write one partition checkpoint',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'detector_' });
+  }
+
+  setLag(partition: number, lag: bigint): void {
+    this.lag.set({ partition: String(partition) }, Number(lag < 0n ? 0n : lag));
+  }
+}
+
+/** GET /metrics (Prometheus text) and GET /healthz (200 when `healthy()` says so, else 503, with details). */
+export function serveMetrics(
+  metrics: DetectorMetrics,
+  healthy: () => { ok: boolean; details: Record<string, unknown> },
+  host: string,
+  port: number,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else if (req.url === '/healthz') {
+      const h = healthy();
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
+    } else {
+      res.writeHead(404).end('not found: try /metrics or /healthz\n');
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

@@ -1,0 +1,188 @@
+// The detector pipeline: Kafka batch -> parse -> velocity rule -> Redis alerts / dead-letter topic -> checkpoint ->
+// offset commit. Kafka and Redis sit behind adapters; the rule and parsing are pure (event.ts, velocity.ts).
+//
+// Exactly-once alerts come from three facts:
+// 1. The rule is deterministic in a partition's order, so reprocessing a range yields the same alerts and ids.
+// 2. Alert writes are idempotent by alert id (AlertStore), so reprocessing never counts an alert twice.
+// 3. Rule state and the partition position are checkpointed together in Redis, and the Kafka offset is committed
+//    only after that checkpoint, so a restarted or new owner resumes from a consistent (state, offset) pair and
+//    reprocesses at most what came after it.
+import type { Logger } from '../common/logger.ts';
+import type { AlertStore } from './alert-store.ts';
+import { isFencedError } from './alert-store.ts';
+import { parsePaymentEvent } from './event.ts';
+import type { BatchControl, DeadLetterProducer, InboundBatch, OutboundMessage, PaymentsConsumer } from './kafka.ts';
+import type { DetectorMetrics } from './metrics.ts';
+import { PartitionVelocityState, type Alert, type VelocityRule } from './velocity.ts';
+
+export interface DetectorOptions {
+  topic: string;
+  dlqTopic: string;
+  rule: VelocityRule;
+  maxClockSkewMs: number;
+  checkpointIntervalMs: number;
+}
+
+interface OwnedPartition {
+  state: PartitionVelocityState;
+  epoch: number;
+  /** Next offset to process; null until the first message when the partition has no checkpoint. */
+  nextOffset: bigint | null;
+  /** Position of the last successful checkpoint. */
+  checkpointedOffset: bigint | null;
+  lastCheckpointAt: number;
+  generation: number;
+}
+
+export class Detector {
+  private readonly owned = new Map<number, OwnedPartition>();
+  private generation = 0;
+  private running = false;
+
+  private readonly consumer: PaymentsConsumer;
+  private readonly dlq: DeadLetterProducer;
+  private readonly store: AlertStore;
+  private readonly metrics: DetectorMetrics;
+  private readonly log: Logger;
+  private readonly opts: DetectorOptions;
+
+  constructor(deps: {
+    consumer: PaymentsConsumer;
+    dlq: DeadLetterProducer;
+    store: AlertStore;
+    metrics: DetectorMetrics;
+    log: Logger;
+    options: DetectorOptions;
+  }) {
+    ({ consumer: this.consumer, dlq: this.dlq, store: this.store, metrics: this.metrics, log: this.log, options: this.opts } = deps);
+    const consumer = this.consumer;
+    // After any rebalance, re-read every partition from its checkpoint: another member may have moved it on.
+    consumer.onRebalance(() => {
+      this.generation++;
+      this.log.info({ generation: this.generation }, 'consumer group (re)joined');
+    });
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.start((batch, control) => this.handleBatch(batch, control));
+    this.running = true;
+  }
+
+  /** Stop consuming, checkpoint what was processed, commit, disconnect. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer.stop();
+    for (const [partition, p] of this.owned) {
+      if (p.generation === this.generation) await this.checkpoint(partition, p, { commit: false }).catch(() => undefined);
+    }
+    await this.dlq.close();
+  }
+
+  private async ownerOf(topic: string, partition: number): Promise<OwnedPartition> {
+    const current = this.owned.get(partition);
+    if (current && current.generation === this.generation) return current;
+    const cp = await this.store.claim(topic, partition);
+    const state = new PartitionVelocityState(this.opts.rule, topic, partition);
+    state.restore(cp.watermark, cp.entries);
+    const offset = cp.offset === null ? null : BigInt(cp.offset);
+    const owned: OwnedPartition = {
+      state, epoch: cp.epoch, nextOffset: offset, checkpointedOffset: offset, lastCheckpointAt: Date.now(), generation: this.generation,
+    };
+    this.owned.set(partition, owned);
+    this.log.info({ topic, partition, epoch: cp.epoch, offset: cp.offset, senders: cp.entries.length }, 'partition claimed');
+    return owned;
+  }
+
+  private async handleBatch(batch: InboundBatch, control: BatchControl): Promise<void> {
+    const { topic, partition, messages } = batch;
+    if (messages.length === 0) return;
+    const timer = this.metrics.batchSeconds.startTimer();
+    const p = await this.ownerOf(topic, partition);
+    const first = BigInt(messages[0]!.offset);
+    if (p.nextOffset !== null && first > p.nextOffset) {
+      // The client is ahead of our checkpoint (e.g. it kept its fetch position across a rebalance): go back.
+      this.log.info({ partition, from: first.toString(), to: p.nextOffset.toString() }, 'rewinding to checkpoint');
+      control.seek(p.nextOffset.toString());
+      return;
+    }
+
+    const alerts: Alert[] = [];
+    const deadLetters: OutboundMessage[] = [];
+    const now = Date.now();
+    let late = 0;
+    let counted = 0;
+    for (const m of messages) {
+      const offset = BigInt(m.offset);
+      if (p.nextOffset !== null && offset < p.nextOffset) continue; // already in the restored state
+      const key = m.key === null ? null : m.key.toString('utf8');
+      const parsed = parsePaymentEvent(m.value, key, { now, maxClockSkewMs: this.opts.maxClockSkewMs });
+      if (!parsed.ok) {
+        deadLetters.push({
+          key: m.key,
+          value: m.value,
+          headers: {
+            'dlq-reason': parsed.reason,
+            'dlq-source-topic': topic,
+            'dlq-source-partition': String(partition),
+            'dlq-source-offset': m.offset,
+            'dlq-failed-at': new Date(now).toISOString(),
+          },
+        });
+      } else {
+        const outcome = p.state.apply(parsed.event, m.offset);
+        if (outcome.kind === 'alert') alerts.push(outcome.alert);
+        else if (outcome.kind === 'late') late++;
+        else counted++;
+      }
+      p.nextOffset = offset + 1n;
+    }
+
+    // Side effects first (durable), then the position.
+    const heartbeats = setInterval(() => void control.heartbeat().catch(() => undefined), 3000);
+    try {
+      if (deadLetters.length > 0) await this.dlq.send(this.opts.dlqTopic, deadLetters);
+      const { written, duplicates } = await this.store.writeAlerts(alerts);
+      this.metrics.alerts.inc(written);
+      this.metrics.duplicateAlerts.inc(duplicates);
+    } finally {
+      clearInterval(heartbeats);
+    }
+    this.metrics.events.inc({ outcome: 'counted' }, counted);
+    this.metrics.events.inc({ outcome: 'alert' }, alerts.length);
+    this.metrics.events.inc({ outcome: 'late' }, late);
+    this.metrics.events.inc({ outcome: 'dead_letter' }, deadLetters.length);
+    this.metrics.setLag(partition, BigInt(batch.highWatermark) - (p.nextOffset ?? 0n));
+
+    control.markConsumed(messages[messages.length - 1]!.offset);
+    if (Date.now() - p.lastCheckpointAt >= this.opts.checkpointIntervalMs) await this.checkpoint(partition, p, { commit: true });
+    timer();
+  }
+
+  private async checkpoint(partition: number, p: OwnedPartition, { commit }: { commit: boolean }): Promise<void> {
+    if (p.nextOffset === null || p.nextOffset === p.checkpointedOffset) return;
+    const end = this.metrics.checkpointSeconds.startTimer();
+    const { upserts, deletes } = p.state.takeDirty();
+    const offset = p.nextOffset.toString();
+    try {
+      await this.store.checkpoint(
+        p.state.topic, partition, p.epoch, offset, p.state.watermark,
+        upserts.map(([s, w]) => [s, PartitionVelocityState.encode(w)]), deletes,
+      );
+    } catch (err) {
+      // Either way the in-memory changes are no longer tracked: forget the partition, so the next batch reclaims it
+      // from the last good checkpoint and reprocesses (alert writes are idempotent).
+      this.owned.delete(partition);
+      if (!isFencedError(err)) throw err;
+      this.log.warn({ partition, epoch: p.epoch }, 'checkpoint fenced: partition moved to another detector');
+      return;
+    }
+    p.checkpointedOffset = p.nextOffset;
+    p.lastCheckpointAt = Date.now();
+    end();
+    if (commit) await this.consumer.commit([{ topic: p.state.topic, partition, offset }]);
+  }
+}
