@@ -68,5 +68,7 @@ export const redisSchema = {
   REDIS_HOST: strVar('127.0.0.1'),
   REDIS_PORT: portVar(6379),
   REDIS_PASSWORD: optionalStr(),
+  /** Database index; the guide's clients use 0. Tests use others to run isolated. */
+  REDIS_DB: intVar({ min: 0, max: 15, default: 0 }),
 };
-export type RedisConfig = { REDIS_HOST: string; REDIS_PORT: number; REDIS_PASSWORD?: string | undefined };
+export type RedisConfig = { REDIS_HOST: string; REDIS_PORT: number; REDIS_PASSWORD?: string | undefined; REDIS_DB: number };

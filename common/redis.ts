@@ -10,6 +10,7 @@ export function createRedis(config: RedisConfig, name: string): Redis {
     host: config.REDIS_HOST,
     port: config.REDIS_PORT,
     password: config.REDIS_PASSWORD,
+    db: config.REDIS_DB,
     connectionName: name,
     maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), 5000),

@@ -5,8 +5,8 @@
 #   kafka_stop           graceful shutdown (SIGTERM, the broker flushes and closes its logs)
 #   kafka_status         one line: running or stopped, pid and address
 #   kafka_topics_cmd ... kafka-topics (TopicCommand) from the installed jars; --bootstrap-server is added if absent
-# Layout: $STACK_DIR/kafka/{libs,server.properties,log4j.properties}, data in $DATA_DIR/kafka,
-# broker log in $LOG_DIR/kafka.log (log4j), JVM stdout/stderr in $LOG_DIR/kafka.out.
+# Layout: $STACK_DIR/kafka/{libs,*.properties} (configs regenerated on start), Maven cache $STACK_DIR/m2,
+# data in $DATA_DIR/kafka, broker log in $LOG_DIR/kafka.log (log4j), JVM stdout/stderr in $LOG_DIR/kafka.out.
 
 # Paths and addresses, recomputed on every call so they follow STACK_DIR and .env.
 _kafka_init() {
@@ -51,7 +51,7 @@ kafka_install() {
     rm -rf "$KAFKA_LIBS"
     mv "$tmp" "$KAFKA_LIBS"
     echo "$KAFKA_VERSION" >"$KAFKA_LIBS/.version"   # marker: skip mvn next time
-    say "kafka $KAFKA_VERSION installed: $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars in $((SECONDS - t0))s"
+    say "kafka $KAFKA_VERSION installed: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $((SECONDS - t0))s"
   fi
   mkdir -p "$KAFKA_HOME"
   # CLI tools: warnings and errors to stderr only.
@@ -135,10 +135,11 @@ _kafka_ensure_topic() {
 }
 
 kafka_start() {
-  ensure_env
+  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || ensure_env   # settings already in the environment win
   _kafka_init
   [ "$(cat "$KAFKA_LIBS/.version" 2>/dev/null)" = "$KAFKA_VERSION" ] || kafka_install
-  local t0; t0=$(date +%s%N)
+  local t0 fresh="" payments="${PAYMENTS_TOPIC:-payments}" dlq="${DLQ_TOPIC:-payments.dlq}"
+  t0=$(date +%s%N)
   mkdir -p "$KAFKA_HOME" "$KAFKA_DATA"
 
   if ! is_running kafka; then
@@ -149,11 +150,13 @@ kafka_start() {
     _kafka_write_config
     # Format the log dir once, with a fresh cluster id; existing data is reused on restart.
     if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
+      fresh=1
       local cluster_id; cluster_id="$(_kafka_tool kafka.tools.StorageTool random-uuid)"
       say "formatting kafka storage in $KAFKA_DATA (cluster id $cluster_id)"
       _kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_HOME/server.properties" >/dev/null
     fi
     say "starting kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT"
+    # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM flags
     start_bg kafka "$LOG_DIR/kafka.out" java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms512M} \
       -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
       -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
@@ -169,9 +172,15 @@ kafka_start() {
   fi
 
   # A successful CreateTopics (answered by the controller, leaders elected) is our readiness check.
-  _kafka_ensure_topic "$PAYMENTS_TOPIC" 6
-  _kafka_ensure_topic "$DLQ_TOPIC" 3
-  say "kafka ready on $KAFKA_HOST:$KAFKA_PORT (topics $PAYMENTS_TOPIC, $DLQ_TOPIC) in $(( ($(date +%s%N) - t0) / 1000000 ))ms"
+  _kafka_ensure_topic "$payments" 6
+  _kafka_ensure_topic "$dlq" 3
+  # Fresh cluster: a group lookup makes the broker create __consumer_offsets now, so the app's first
+  # consumer does not hit "group coordinator not available" retries.
+  if [ -n "$fresh" ]; then
+    _kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+      --describe --group stack-warmup >/dev/null 2>&1 || true
+  fi
+  say "kafka ready on $KAFKA_HOST:$KAFKA_PORT (topics $payments, $dlq) in $(( ($(date +%s%N) - t0) / 1000000 ))ms"
 }
 
 kafka_stop() {

@@ -28,7 +28,7 @@ describe('parsePaymentEvent', () => {
     assert.deepEqual(r.ok && r.event.timestamp, now - 1000);
   });
 
-  const rejected: Array<[string, unknown, RegExp, string | null?]> = [
+  const rejected: Array<[string, unknown, RegExp, (string | null)?]> = [
     ['malformed JSON', '{"transaction_id": ', /malformed JSON/],
     ['an array', '[1,2]', /must be a JSON object/],
     ['an empty message', '', /empty message/],
