@@ -16,6 +16,7 @@ export const detectorConfigSchema = z.object({
   ALERT_STREAM_MAXLEN: intVar({ min: 1000, default: 1_000_000 }),
   CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
   KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
+  KAFKA_SESSION_TIMEOUT_MS: intVar({ min: 6000, max: 300_000, default: 10_000 }),
   DETECTOR_METRICS_HOST: strVar('127.0.0.1'),
   DETECTOR_METRICS_PORT: portVar(9464),
   LOG_LEVEL: logLevelVar(),

@@ -1,5 +1,5 @@
 // kafkajs behind the detector's Kafka interface.
-import { Kafka, logLevel, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
 import type { Logger } from '../common/logger.ts';
 import type { BatchControl, DeadLetterProducer, InboundBatch, PaymentsConsumer } from './kafka.ts';
 
@@ -12,6 +12,7 @@ export interface KafkajsOptions {
   /** Upper bound on bytes fetched per partition per request. */
   maxBytesPerPartition?: number;
   partitionsConsumedConcurrently?: number;
+  sessionTimeoutMs?: number;
 }
 
 function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>): Kafka {
@@ -41,8 +42,9 @@ export class KafkajsPaymentsConsumer implements PaymentsConsumer {
     this.opts = opts;
     this.consumer = kafkaFor(opts).consumer({
       groupId: opts.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      // A crashed member holds its partitions until the session times out: keep that short.
+      sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.min(1_000, (opts.sessionTimeoutMs ?? 10_000) / 5),
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
       maxWaitTimeInMs: 100,
     });
@@ -109,7 +111,7 @@ export class KafkajsDeadLetterProducer implements DeadLetterProducer {
   private connected?: Promise<void>;
 
   constructor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>) {
-    this.producer = kafkaFor(opts).producer({ allowAutoTopicCreation: false });
+    this.producer = kafkaFor(opts).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   async send(topic: string, messages: Parameters<DeadLetterProducer['send']>[1]): Promise<void> {

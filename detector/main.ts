@@ -22,6 +22,7 @@ const consumer = new KafkajsPaymentsConsumer({
   groupId: config.DETECTOR_GROUP_ID,
   topic: config.PAYMENTS_TOPIC,
   partitionsConsumedConcurrently: config.KAFKA_PARTITIONS_CONCURRENCY,
+  sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
 });
 const store = new AlertStore(redis, {
   dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,

@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=('test/unit/**/*.test.ts' 'test/integration/**/*.test.ts')
 out="$(mktemp)"
-node --test --test-concurrency=1 --test-reporter=spec "${files[@]}" 2>&1 | tee "$out"
+node --disable-warning=TimeoutNegativeWarning --test --test-force-exit --test-concurrency=1 --test-reporter=spec "${files[@]}" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 pass=$(grep -E '^ℹ pass [0-9]+' "$out" | tail -1 | awk '{print $3}')
 fail=$(grep -E '^ℹ fail [0-9]+' "$out" | tail -1 | awk '{print $3}')

@@ -181,6 +181,7 @@ describe('detector on Kafka and Redis', { timeout: 240_000 }, () => {
         const victim = await start(env);
         await waitFor(`${atAlerts} alerts`, async () => (await redis.xlen('fraud:alerts:stream')) >= atAlerts, 120_000, 20);
         await victim.kill();
+        assert.ok((await redis.xlen('fraud:alerts:stream')) < expected, 'the kill must land mid-stream');
       }
       const survivor = await start(env);
       await settle(redis);
@@ -190,12 +191,18 @@ describe('detector on Kafka and Redis', { timeout: 240_000 }, () => {
       redis.disconnect();
     });
 
-    it('when two detectors share the group and one is killed, then the alert set is unchanged', async () => {
+    it('when two detectors share the group and one is killed, then its partitions move and the alert set is unchanged', async () => {
+      // Same events on a topic of their own, the second half produced only after one detector is dead.
+      const own = await createTopics(6);
+      const half = Math.floor(events.length / 2);
+      await produce(own.topic, events.slice(0, half));
       const { db, redis } = await isolatedRedis();
-      const env = { PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('pair-') };
+      const env = { PAYMENTS_TOPIC: own.topic, DLQ_TOPIC: own.dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('pair-') };
       const [a, b] = await Promise.all([start({ ...env, DETECTOR_INSTANCE_ID: 'det-a' }), start({ ...env, DETECTOR_INSTANCE_ID: 'det-b' })]);
-      await waitFor('some alerts', async () => (await redis.xlen('fraud:alerts:stream')) >= Math.floor(expected * 0.3), 120_000, 20);
+      await waitFor('both detectors to consume', async () =>
+        (await metric(a!.port, 'detector_events_total')) > 0 && (await metric(b!.port, 'detector_events_total')) > 0, 60_000, 50);
       await a!.kill();
+      await produce(own.topic, events.slice(half));
       await settle(redis);
       await b!.stop();
       assert.deepEqual((await streamAlertIds(redis)).sort(), reference.ids);

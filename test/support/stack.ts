@@ -90,6 +90,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 export const nodeBin = `${repoRoot}node_modules/.bin/node`;
+/** kafkajs (maintenance mode) schedules a negative timeout on every response; Node 24 warns each time. */
+export const nodeFlags = ['--disable-warning=TimeoutNegativeWarning'];
 
 export interface RunningProcess {
   proc: ChildProcess;
@@ -104,7 +106,7 @@ export interface RunningProcess {
 /** Spawn a service entry point (e.g. detector/main.ts) with env overrides and wait until /healthz answers 200. */
 export async function startService(entry: string, env: Record<string, string>, opts: { portVar: string; healthTimeoutMs?: number }): Promise<RunningProcess> {
   const port = await freePort();
-  const proc = spawn(nodeBin, [`${repoRoot}${entry}`], {
+  const proc = spawn(nodeBin, [...nodeFlags, `${repoRoot}${entry}`], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env, [opts.portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -130,7 +132,7 @@ export async function startService(entry: string, env: Record<string, string>, o
       if (proc.exitCode !== null) throw new Error(`exited with ${proc.exitCode}:\n${out}`);
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
       return res.ok;
-    }, opts.healthTimeoutMs ?? 30_000, 200);
+    }, opts.healthTimeoutMs ?? 60_000, 200);
   } catch (err) {
     await running.kill();
     throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
