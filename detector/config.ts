@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { intVar, listVar, logLevelVar, portVar, redisSchema, strVar } from '../common/env.ts';
+import { policySchema, temporalSchema } from '../workers/config.ts';
 
 /** Every variable the detector reads. Names follow the reference guide where it has them. */
 export const detectorConfigSchema = z.object({
@@ -20,6 +21,12 @@ export const detectorConfigSchema = z.object({
   DETECTOR_METRICS_HOST: strVar('127.0.0.1'),
   DETECTOR_METRICS_PORT: portVar(9464),
   LOG_LEVEL: logLevelVar(),
+  /** Deliver alerts to the per-account Temporal case workflows (off: detection only). */
+  CASE_SIGNALLER: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['on', 'off']).default('on')),
+  CASE_SIGNALLER_CONCURRENCY: intVar({ min: 1, max: 512, default: 32 }),
+  CASE_SIGNALLER_CLAIM_IDLE_MS: intVar({ min: 1000, default: 30_000 }),
+  ...temporalSchema,
+  ...policySchema,
 });
 
 export type DetectorConfig = z.output<typeof detectorConfigSchema>;

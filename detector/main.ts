@@ -6,6 +6,7 @@ import { AlertStore } from './alert-store.ts';
 import { detectorConfigSchema } from './config.ts';
 import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
 import { DetectorMetrics, serveMetrics } from './metrics.ts';
+import { CaseSignaller } from './case-signaller.ts';
 import { Detector } from './service.ts';
 
 const config = loadConfig(detectorConfigSchema, 'detector');
@@ -54,6 +55,24 @@ const server = await serveMetrics(
   config.DETECTOR_METRICS_PORT,
 );
 
+const signaller =
+  config.CASE_SIGNALLER === 'on'
+    ? new CaseSignaller(createRedis(config, `${config.DETECTOR_INSTANCE_ID}-signaller`), log, metrics.registry, {
+        temporalAddress: config.TEMPORAL_ADDRESS,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        consumerName: config.DETECTOR_INSTANCE_ID,
+        concurrency: config.CASE_SIGNALLER_CONCURRENCY,
+        claimIdleMs: config.CASE_SIGNALLER_CLAIM_IDLE_MS,
+        policy: {
+          reviewAfter: config.ESCALATION_REVIEW_AFTER,
+          verifyAfter: config.ESCALATION_3DS_AFTER,
+          blockAfter: config.ESCALATION_BLOCK_AFTER,
+          reviewSlaMs: config.REVIEW_SLA,
+        },
+      })
+    : undefined;
+
 let stopping = false;
 async function shutdown(signal: string, code = 0): Promise<void> {
   if (stopping) return;
@@ -62,6 +81,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   const force = setTimeout(() => process.exit(code || 1), 20_000).unref();
   try {
     await detector.stop();
+    await signaller?.stop();
   } catch (err) {
     log.error({ err }, 'error while stopping');
     code ||= 1;
@@ -79,6 +99,7 @@ consumer.onFatal((err) => {
 });
 
 await detector.start();
+await signaller?.start();
 log.info(
   { topic: config.PAYMENTS_TOPIC, group: config.DETECTOR_GROUP_ID, threshold: config.VELOCITY_FRAUD_THRESHOLD, windowSeconds: config.VELOCITY_WINDOW_SECONDS, metrics: `http://${config.DETECTOR_METRICS_HOST}:${config.DETECTOR_METRICS_PORT}/metrics` },
   'detector running',

@@ -1,0 +1,77 @@
+// The append-only audit log outside Temporal: who did what, when and why, for every alert, decision and action.
+// Redis streams (AOF-persisted): one per account and one for everything, so it reads per account and per time
+// range. Appends are idempotent by entry id, so an activity retry never writes an entry twice.
+import type { Redis, Result } from 'ioredis';
+import type { AuditEntry } from './types.ts';
+
+export const auditKeys = {
+  all: 'fraud:audit:all',
+  account: (id: string) => `fraud:audit:account:${id}`,
+  seen: (entryId: string) => `fraud:audit:seen:${entryId}`,
+};
+
+// KEYS: seen, account stream, global stream. ARGV: entry JSON, dedupe ttl.
+const APPEND = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[1])
+redis.call('XADD', KEYS[3], '*', 'entry', ARGV[1])
+return 1`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    fraudAuditAppend(seen: string, account: string, all: string, json: string, ttl: number): Result<number, Context>;
+  }
+}
+
+const DEDUPE_TTL_SECONDS = 30 * 86_400;
+
+export class AuditLog {
+  private readonly redis: Redis;
+
+  constructor(redis: Redis) {
+    this.redis = redis;
+    redis.defineCommand('fraudAuditAppend', { numberOfKeys: 3, lua: APPEND });
+  }
+
+  /** Append entries in order; returns how many were new. */
+  async append(entries: readonly AuditEntry[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const p = this.redis.pipeline();
+    for (const e of entries) {
+      p.fraudAuditAppend(auditKeys.seen(e.id), auditKeys.account(e.accountId), auditKeys.all, JSON.stringify(e), DEDUPE_TTL_SECONDS);
+    }
+    let added = 0;
+    for (const [err, n] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      added += n as number;
+    }
+    return added;
+  }
+
+  /** Every entry of one account, oldest first. */
+  async forAccount(accountId: string, count = 10_000): Promise<AuditEntry[]> {
+    const rows = await this.redis.xrange(auditKeys.account(accountId), '-', '+', 'COUNT', count);
+    return rows.map(([, f]) => JSON.parse(f[1]!) as AuditEntry);
+  }
+
+  /**
+   * Entries whose `at` lies in [from, to). Stream ids are append times, which trail `at` by the activity's delay;
+   * the scan reaches `slackMs` past both ends and filters on `at`.
+   */
+  async inRange(from: Date, to: Date, slackMs = 15 * 60_000): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    let start = String(Math.max(0, from.getTime() - slackMs));
+    const end = String(to.getTime() + slackMs);
+    for (;;) {
+      const rows = await this.redis.xrange(auditKeys.all, start, end, 'COUNT', 5000);
+      for (const [, f] of rows) {
+        const e = JSON.parse(f[1]!) as AuditEntry;
+        const at = Date.parse(e.at);
+        if (at >= from.getTime() && at < to.getTime()) out.push(e);
+      }
+      if (rows.length < 5000) break;
+      start = `(${rows[rows.length - 1]![0]}`;
+    }
+    return out;
+  }
+}

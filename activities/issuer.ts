@@ -1,0 +1,49 @@
+// The card issuer, behind an adapter. The platform ships a local issuer that records blocks and notices in Redis
+// (`fraud:issuer:blocks`, `fraud:issuer:notifications`); a real issuer API implements the same interface.
+// Both operations are idempotent per key, as a real issuer integration must be.
+import type { Redis } from 'ioredis';
+
+export interface IssuerAdapter {
+  blockCard(input: { idempotencyKey: string; accountId: string; cardId: string; reason: string }): Promise<{ blockId: string; repeated: boolean }>;
+  notify(input: { idempotencyKey: string; accountId: string; message: string }): Promise<{ noticeId: string; repeated: boolean }>;
+}
+
+export const issuerKeys = {
+  blocks: 'fraud:issuer:blocks',
+  notifications: 'fraud:issuer:notifications',
+  noticeSent: (key: string) => `fraud:issuer:notice:${key}`,
+};
+
+// KEYS: dedupe key, stream. ARGV: field/value pairs. Returns the stream id, new or recorded.
+const NOTIFY_ONCE = `
+local prior = redis.call('GET', KEYS[1])
+if prior then return {prior, 1} end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV))
+redis.call('SET', KEYS[1], id)
+return {id, 0}`;
+
+export class LocalIssuer implements IssuerAdapter {
+  private readonly redis: Redis;
+
+  constructor(redis: Redis) {
+    this.redis = redis;
+    redis.defineCommand('fraudNotifyOnce', { numberOfKeys: 2, lua: NOTIFY_ONCE });
+  }
+
+  async blockCard(input: { idempotencyKey: string; accountId: string; cardId: string; reason: string }) {
+    const record = JSON.stringify({ ...input, blockedAt: new Date().toISOString() });
+    const created = await this.redis.hsetnx(issuerKeys.blocks, input.accountId, record);
+    const stored = JSON.parse((await this.redis.hget(issuerKeys.blocks, input.accountId))!) as { idempotencyKey: string };
+    return { blockId: `${input.cardId}@${stored.idempotencyKey}`, repeated: created === 0 };
+  }
+
+  async notify(input: { idempotencyKey: string; accountId: string; message: string }) {
+    const [noticeId, repeated] = (await (this.redis as unknown as {
+      fraudNotifyOnce(k1: string, k2: string, ...args: string[]): Promise<[string, number]>;
+    }).fraudNotifyOnce(
+      issuerKeys.noticeSent(input.idempotencyKey), issuerKeys.notifications,
+      'account', input.accountId, 'message', input.message, 'key', input.idempotencyKey, 'at', new Date().toISOString(),
+    ));
+    return { noticeId, repeated: repeated === 1 };
+  }
+}

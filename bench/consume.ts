@@ -1,0 +1,157 @@
+// Raw consume ceilings: read every message of the bench topic through a consumer group and discard it.
+// No parsing, no commits: what is left is the client's fetch, decode and dispatch cost.
+import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes } from '@platformatic/kafka';
+import type { Kafka } from 'kafkajs';
+import { log, now, round } from './lib.ts';
+
+export interface RawConsumeResult {
+  client: string;
+  settings: Record<string, unknown>;
+  messages: number;
+  valueBytes: number;
+  /** Seconds from creating the consumer (connect, group join, first fetch included) until the last message. */
+  seconds: number;
+  eventsPerSecond: number;
+  /** Seconds from the first message to the last, and the rate over that span (startup excluded). */
+  secondsFromFirst: number;
+  eventsPerSecondFromFirst: number;
+  startupSeconds: number;
+}
+
+function result(client: string, settings: Record<string, unknown>, messages: number, valueBytes: number, t0: number, tFirst: number, tEnd: number, firstBatch: number): RawConsumeResult {
+  const seconds = (tEnd - t0) / 1000;
+  const fromFirst = (tEnd - tFirst) / 1000;
+  return {
+    client,
+    settings,
+    messages,
+    valueBytes,
+    seconds: round(seconds, 2),
+    eventsPerSecond: Math.round(messages / seconds),
+    secondsFromFirst: round(fromFirst, 2),
+    // The first batch arrived at tFirst: the rate after it counts only what came later.
+    eventsPerSecondFromFirst: Math.round((messages - firstBatch) / fromFirst),
+    startupSeconds: round((tFirst - t0) / 1000, 2),
+  };
+}
+
+/** Wait for `done` but fail early when the count stops moving for `stallMs` or the phase exceeds `timeoutMs`. */
+async function watch(what: string, count: () => number, target: number, done: Promise<void>, timeoutMs: number): Promise<void> {
+  const t0 = now();
+  let last = -1;
+  let lastChange = now();
+  let lastLog = now();
+  let finished = false;
+  void done.then(() => (finished = true), () => (finished = true));
+  while (!finished) {
+    await Promise.race([done, new Promise((r) => setTimeout(r, 250))]);
+    if (finished) break;
+    const c = count();
+    if (c !== last) {
+      last = c;
+      lastChange = now();
+    }
+    if (now() - lastLog > 10_000) {
+      lastLog = now();
+      log(`  ${what}: ${c} / ${target}`);
+    }
+    if (now() - t0 > timeoutMs) throw new Error(`${what}: ${c} of ${target} messages after the ${timeoutMs / 1000}s timeout`);
+    if (now() - lastChange > 60_000) throw new Error(`${what}: stuck at ${c} of ${target} messages for 60s`);
+  }
+  await done;
+}
+
+/** kafkajs consumer group, eachBatch that only counts, fetch settings as in detector/kafkajs-client.ts. */
+export async function rawKafkajs(kafka: Kafka, topic: string, groupId: string, expected: number, timeoutMs: number, opts: { maxBytesPerPartition: number; maxBytes: number; maxWaitTimeInMs: number; partitionsConsumedConcurrently: number }): Promise<RawConsumeResult> {
+  const consumer = kafka.consumer({
+    groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000,
+    maxBytesPerPartition: opts.maxBytesPerPartition, maxBytes: opts.maxBytes, maxWaitTimeInMs: opts.maxWaitTimeInMs,
+  });
+  let count = 0;
+  let valueBytes = 0;
+  let tFirst = 0;
+  let firstBatch = 0;
+  let tEnd = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const t0 = now();
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently,
+      eachBatch: async ({ batch }) => {
+        const n = batch.messages.length;
+        if (n === 0) return;
+        if (tFirst === 0) {
+          tFirst = now();
+          firstBatch = n;
+        }
+        for (const m of batch.messages) valueBytes += m.value?.length ?? 0;
+        count += n;
+        if (count >= expected && tEnd === 0) {
+          tEnd = now();
+          resolveDone();
+        }
+      },
+    });
+    await watch('kafkajs raw consume', () => count, expected, done, timeoutMs);
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+  }
+  if (count !== expected) throw new Error(`kafkajs consumed ${count} messages, expected ${expected}`);
+  return result('kafkajs', { groupConsumer: true, eachBatch: true, autoCommit: false, ...opts }, count, valueBytes, t0, tFirst, tEnd, firstBatch);
+}
+
+/** @platformatic/kafka Consumer.consume() stream in a consumer group, from the earliest offset, no commits. */
+export async function rawPlatformatic(brokers: string[], topic: string, groupId: string, expected: number, timeoutMs: number, opts: { maxBytes: number; maxBytesPerPartition?: number; maxWaitTime: number; highWaterMark: number }): Promise<RawConsumeResult> {
+  let count = 0;
+  let valueBytes = 0;
+  let tFirst = 0;
+  let tEnd = 0;
+  let resolveDone!: () => void;
+  let rejectDone!: (err: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  const t0 = now();
+  const consumer = new Consumer({
+    clientId: `bench-raw-${groupId}`,
+    groupId,
+    bootstrapBrokers: brokers,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    autocommit: false,
+  });
+  try {
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: MessagesStreamModes.EARLIEST,
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+      maxBytes: opts.maxBytes,
+      ...(opts.maxBytesPerPartition ? { maxBytesPerPartition: opts.maxBytesPerPartition } : {}),
+      maxWaitTime: opts.maxWaitTime,
+      highWaterMark: opts.highWaterMark,
+    });
+    stream.on('error', (err: Error) => rejectDone(err));
+    stream.on('data', (m) => {
+      if (tFirst === 0) tFirst = now();
+      valueBytes += m.value?.length ?? 0;
+      if (++count >= expected && tEnd === 0) {
+        tEnd = now();
+        resolveDone();
+      }
+    });
+    await watch('@platformatic/kafka raw consume', () => count, expected, done, timeoutMs);
+    // Anything beyond `expected` would show up here shortly; the topic holds exactly `expected`.
+    await new Promise((r) => setTimeout(r, 300));
+    await stream.close().catch(() => undefined);
+  } finally {
+    await consumer.close(true).catch(() => undefined);
+  }
+  if (count !== expected) throw new Error(`@platformatic/kafka consumed ${count} messages, expected ${expected}`);
+  return result('@platformatic/kafka', { api: 'Consumer.consume() stream, data events', groupConsumer: true, autocommit: false, ...opts }, count, valueBytes, t0, tFirst, tEnd, 1);
+}

@@ -1,0 +1,332 @@
+// Small helpers of the benchmark: child processes, /metrics scraping, CPU accounting from /proc, statistics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from '../common/env.ts';
+import { freePort, nodeBin, nodeFlags } from '../test/support/stack.ts';
+
+export { freePort, sleep };
+
+export const now = (): number => performance.now();
+export const round = (n: number, digits = 0): number => {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+};
+export const mb = (bytes: number): number => round(bytes / 1024 / 1024, 1);
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** Reject with a clear message when `p` does not settle within `ms`. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: timed out after ${round(ms / 1000)}s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  // Nearest-rank: the smallest value with at least p of the samples at or below it.
+  const rank = Math.ceil(p * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export interface LatencySummary {
+  count: number;
+  minMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+export function summarise(samples: readonly number[]): LatencySummary {
+  const s = [...samples].sort((a, b) => a - b);
+  const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
+  return {
+    count: s.length,
+    minMs: round(s[0] ?? Number.NaN, 2),
+    p50Ms: round(percentile(s, 0.5), 2),
+    p90Ms: round(percentile(s, 0.9), 2),
+    p99Ms: round(percentile(s, 0.99), 2),
+    p999Ms: round(percentile(s, 0.999), 2),
+    maxMs: round(s[s.length - 1] ?? Number.NaN, 2),
+    meanMs: round(mean, 2),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CPU accounting: per-process CPU time from /proc/<pid>/stat, whole-machine busy time from /proc/stat.
+
+const CLK_TCK = 100; // USER_HZ on Linux
+
+function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // without guest (already in user)
+  return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+}
+
+export function readPidFile(path: string): number | null {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface CpuReport {
+  wallSeconds: number;
+  loadavgBefore: number[];
+  loadavgAfter: number[];
+  /** Whole machine: busy CPU-seconds per wall second (2.0 = both cores busy). */
+  machineCores: number;
+  /** CPU-seconds per wall second of each watched process (1.0 = one core). */
+  processCores: Record<string, number | null>;
+  /** Machine busy time not accounted for by the watched processes (other work on the box), in cores. */
+  otherCores: number;
+}
+
+/** Snapshot CPU counters now; `end()` returns the per-process and machine CPU use since. */
+export function cpuMeter(pids: () => Record<string, number | null | undefined>): { end(): CpuReport } {
+  const t0 = now();
+  const la0 = loadavg();
+  const m0 = machineCpu();
+  const p0 = new Map<string, { pid: number; cpu: number }>();
+  for (const [name, pid] of Object.entries(pids())) {
+    if (!pid) continue;
+    const c = procCpuSeconds(pid);
+    if (c !== null) p0.set(name, { pid, cpu: c });
+  }
+  return {
+    end(): CpuReport {
+      const wall = (now() - t0) / 1000;
+      const m1 = machineCpu();
+      const processCores: Record<string, number | null> = {};
+      let accounted = 0;
+      // Processes that started during the interval count from zero.
+      for (const [name, pid] of Object.entries(pids())) {
+        if (!pid) continue;
+        const before = p0.get(name)?.pid === pid ? p0.get(name)!.cpu : 0;
+        const c = procCpuSeconds(pid);
+        if (c === null) {
+          processCores[name] = null;
+          continue;
+        }
+        processCores[name] = round((c - before) / wall, 2);
+        accounted += c - before;
+      }
+      const busy = m1.busy - m0.busy;
+      return {
+        wallSeconds: round(wall, 2),
+        loadavgBefore: la0.map((x) => round(x, 2)),
+        loadavgAfter: loadavg().map((x) => round(x, 2)),
+        machineCores: round(busy / wall, 2),
+        processCores,
+        otherCores: round(Math.max(0, busy - accounted) / wall, 2),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Prometheus text scraping
+
+export type Samples = Map<string, number>;
+
+export async function scrape(port: number): Promise<Samples> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+  const out: Samples = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** Sum of every series of a metric (all label combinations). */
+export function total(samples: Samples, name: string): number {
+  let sum = 0;
+  for (const [series, v] of samples) {
+    if (series === name || series.startsWith(`${name}{`)) sum += v;
+  }
+  return sum;
+}
+
+export function byLabel(samples: Samples, name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const re = new RegExp(`${label}="([^"]*)"`);
+  for (const [series, v] of samples) {
+    if (!series.startsWith(`${name}{`)) continue;
+    const m = re.exec(series);
+    if (m) out[m[1]!] = v;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The detector as a child process
+
+export interface DetectorProcess {
+  proc: ChildProcess;
+  pid: number;
+  port: number;
+  /** performance.now() just before spawn. */
+  spawnedAt: number;
+  output(): string;
+  exited(): boolean;
+  metrics(): Promise<Samples>;
+  /** SIGTERM, wait up to `graceMs`, then SIGKILL. Resolves with how it ended. */
+  stop(graceMs?: number): Promise<string>;
+  vmRss(): { rssBytes: number; hwmBytes: number } | null;
+}
+
+const OUTPUT_CAP = 64 * 1024;
+
+export async function spawnDetector(env: Record<string, string>, opts: { cpuProfDir?: string } = {}): Promise<DetectorProcess> {
+  const port = await freePort();
+  const args = [...nodeFlags];
+  if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
+  args.push(`${repoRoot}detector/main.ts`);
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') childEnv[k] = v;
+  Object.assign(childEnv, env, { DETECTOR_METRICS_PORT: String(port), DETECTOR_METRICS_HOST: '127.0.0.1' });
+  const spawnedAt = now();
+  const proc = spawn(nodeBin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const append = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > OUTPUT_CAP) out = out.slice(-OUTPUT_CAP / 2);
+  };
+  proc.stdout!.on('data', append);
+  proc.stderr!.on('data', append);
+  const exit = new Promise<string>((resolve) => proc.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit ${code}`)));
+  if (proc.pid === undefined) throw new Error('could not spawn the detector');
+  const pid = proc.pid;
+  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
+  return {
+    proc,
+    pid,
+    port,
+    spawnedAt,
+    output: () => out,
+    exited,
+    metrics: () => scrape(port),
+    async stop(graceMs = 15_000) {
+      if (exited()) return exit;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (!exited()) proc.kill('SIGKILL');
+      }, graceMs);
+      try {
+        return await exit;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    vmRss() {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+        return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+/** Poll /healthz until 200 (the detector has joined its group and runs), or fail with its output. */
+export async function waitHealthy(d: DetectorProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = now() + timeoutMs;
+  while (now() < deadline) {
+    if (d.exited()) throw new Error(`detector exited before becoming healthy:\n${d.output()}`);
+    const ok = await fetch(`http://127.0.0.1:${d.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`detector not healthy after ${timeoutMs / 1000}s\n--- detector output ---\n${d.output()}`);
+}
+
+export interface ProgressSample {
+  /** ms since the detector was spawned */
+  t: number;
+  events: number;
+}
+
+export interface Progress {
+  samples: ProgressSample[];
+  /** ms since spawn of the first sample with events > 0, and the count it saw. */
+  first: ProgressSample | null;
+  /** ms since spawn when `target` was reached, interpolated between the two samples around it. */
+  reachedAt: number;
+  final: Samples;
+}
+
+/**
+ * Poll the detector's detector_events_total (all outcomes) every `everyMs` until it reaches `target`.
+ * Scrape errors are tolerated (the process is busy); the process exiting or the timeout is an error.
+ */
+export async function trackEvents(d: DetectorProcess, target: number, timeoutMs: number, everyMs = 200, onSample?: (s: ProgressSample) => void): Promise<Progress> {
+  const samples: ProgressSample[] = [];
+  let first: ProgressSample | null = null;
+  const deadline = now() + timeoutMs;
+  let lastLog = now();
+  for (;;) {
+    if (d.exited()) throw new Error(`detector exited while consuming:\n${d.output()}`);
+    if (now() > deadline) throw new Error(`detector processed ${samples.at(-1)?.events ?? 0} of ${target} events before the ${timeoutMs / 1000}s timeout`);
+    let m: Samples | null = null;
+    try {
+      m = await d.metrics();
+    } catch {
+      // busy or not listening yet
+    }
+    if (m) {
+      const s = { t: now() - d.spawnedAt, events: total(m, 'detector_events_total') };
+      samples.push(s);
+      onSample?.(s);
+      if (!first && s.events > 0) first = s;
+      if (now() - lastLog > 10_000) {
+        lastLog = now();
+        log(`  detector: ${s.events} / ${target} events`);
+      }
+      if (s.events >= target) {
+        const prev = samples.length > 1 ? samples[samples.length - 2]! : s;
+        const reachedAt = s.events === prev.events ? s.t : prev.t + ((target - prev.events) / (s.events - prev.events)) * (s.t - prev.t);
+        return { samples, first, reachedAt, final: m };
+      }
+    }
+    await sleep(everyMs);
+  }
+}

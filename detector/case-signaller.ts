@@ -1,0 +1,152 @@
+// Delivers each new alert to its account's Temporal case workflow (signal-with-start), off the detection path.
+//
+// The detector's alert script appends every new alert to the Redis stream `fraud:alerts:stream` in the same atomic
+// step as the guide's keys. This loop reads that stream with a consumer group and acknowledges an entry only after
+// Temporal accepted the signal. So detection never waits for Temporal, and when Temporal is down the entries stay
+// pending and are delivered when it returns; entries of a crashed signaller are claimed by another after
+// `claimIdleMs`. Delivery is at least once; the workflow dedupes by alert id.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../common/logger.ts';
+import type { fraudCaseWorkflow } from '../workflows/fraud-case.ts';
+import { CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, alertSignal, caseWorkflowId, type AlertSignal, type EscalationPolicy } from '../workflows/messages.ts';
+import { keys } from './alert-store.ts';
+
+export const SIGNALLER_GROUP = 'case-signaller';
+
+export interface CaseSignallerOptions {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  policy: EscalationPolicy;
+  consumerName: string;
+  concurrency: number;
+  claimIdleMs: number;
+}
+
+type Entry = [id: string, fields: string[]];
+
+export class CaseSignaller {
+  private readonly redis: Redis;
+  private readonly log: Logger;
+  private readonly opts: CaseSignallerOptions;
+  private readonly client: Client;
+  private readonly connection: Connection;
+  private running = false;
+  private loop?: Promise<void>;
+  private readonly signalled: Counter;
+  private readonly failures: Counter;
+  private readonly latency: Histogram;
+
+  constructor(redis: Redis, log: Logger, registry: Registry, opts: CaseSignallerOptions) {
+    this.redis = redis;
+    this.log = log.child({ component: 'case-signaller' });
+    this.opts = opts;
+    this.connection = Connection.lazy({ address: opts.temporalAddress });
+    this.client = new Client({ connection: this.connection, namespace: opts.namespace });
+    this.signalled = new Counter({ name: 'signaller_alerts_signalled_total', help: 'Alerts delivered to case workflows', registers: [registry] });
+    this.failures = new Counter({ name: 'signaller_failures_total', help: 'Failed signal attempts (retried)', registers: [registry] });
+    this.latency = new Histogram({
+      name: 'signaller_alert_to_signal_seconds',
+      help: 'From the alert written in Redis to its signal accepted by Temporal',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
+      registers: [registry],
+    });
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', keys.stream, SIGNALLER_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await this.connection.close().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 250;
+    let claimAt = 0;
+    while (this.running) {
+      try {
+        // Our own unacknowledged entries first (a failed attempt), then entries of dead signallers, then new ones.
+        let entries = await this.read('0');
+        if (entries.length === 0 && Date.now() >= claimAt) {
+          claimAt = Date.now() + this.opts.claimIdleMs / 2;
+          const claimed = (await this.redis.xautoclaim(keys.stream, SIGNALLER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', 200)) as [string, Entry[]];
+          entries = claimed[1].filter((e) => e[1] !== null);
+        }
+        if (entries.length === 0) entries = await this.read('>');
+        if (entries.length === 0) continue;
+        await this.deliver(entries);
+        backoff = 250;
+      } catch (err) {
+        this.failures.inc();
+        this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'alert delivery to Temporal failed; will retry');
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  private async read(from: '0' | '>'): Promise<Entry[]> {
+    const block = from === '>' ? ['BLOCK', '500'] : [];
+    const res = (await this.redis.call(
+      'XREADGROUP', 'GROUP', SIGNALLER_GROUP, this.opts.consumerName, 'COUNT', '200', ...block, 'STREAMS', keys.stream, from,
+    )) as Array<[string, Entry[]]> | null;
+    return res?.[0]?.[1] ?? [];
+  }
+
+  /** Signal each entry (bounded concurrency); acknowledge the ones Temporal accepted; throw if any failed. */
+  private async deliver(entries: Entry[]): Promise<void> {
+    const acked: string[] = [];
+    let firstError: unknown;
+    let next = 0;
+    const workerLoop = async () => {
+      while (next < entries.length) {
+        const [id, fields] = entries[next++]!;
+        try {
+          const alert = JSON.parse(fields[fields.indexOf('alert') + 1]!) as AlertSignal & { detected_at?: string };
+          await this.signal(alert);
+          acked.push(id);
+          this.signalled.inc();
+          if (alert.detected_at) this.latency.observe((Date.now() - Date.parse(alert.detected_at)) / 1000);
+        } catch (err) {
+          firstError ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, entries.length) }, workerLoop));
+    if (acked.length > 0) await this.redis.xack(keys.stream, SIGNALLER_GROUP, ...acked);
+    if (firstError) throw firstError;
+  }
+
+  private async signal(alert: AlertSignal): Promise<void> {
+    const accountId = alert.sender_account_id;
+    const signalArg: AlertSignal = {
+      alert_id: alert.alert_id, sender_account_id: accountId, velocity_count: alert.velocity_count, amount: alert.amount,
+      currency: alert.currency, region: alert.region, alert_timestamp: alert.alert_timestamp,
+    };
+    await this.client.workflow.signalWithStart<typeof fraudCaseWorkflow, [AlertSignal]>(CASE_WORKFLOW_TYPE, {
+      workflowId: caseWorkflowId(accountId),
+      taskQueue: this.opts.taskQueue,
+      args: [{ accountId, policy: this.opts.policy }],
+      signal: alertSignal,
+      signalArgs: [signalArg],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: FraudStage, value: 'MONITORING' },
+        { key: FraudAlertCount, value: 0 },
+        { key: FraudAccountId, value: accountId },
+      ],
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// Composition root of the Temporal worker: builds the clients once, hands them to the activities, runs the
+// fraud case workflows, and shuts down gracefully on SIGTERM/SIGINT (the Temporal runtime handles both).
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { AuditLog } from '../activities/audit-log.ts';
+import { createActivities } from '../activities/index.ts';
+import { LocalIssuer } from '../activities/issuer.ts';
+import { OutboxTransport, TwilioTransport, type SmsTransport } from '../activities/sms.ts';
+import { loadConfig } from '../common/env.ts';
+import { createLogger } from '../common/logger.ts';
+import { createRedis } from '../common/redis.ts';
+import { workerConfigSchema } from './config.ts';
+
+const config = loadConfig(workerConfigSchema, 'worker');
+const log = createLogger('worker', config.LOG_LEVEL);
+
+Runtime.install({
+  logger: {
+    log: (level, message, meta) => log[level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'INFO' ? 'info' : level === 'WARN' ? 'warn' : 'error'](meta ?? {}, message),
+    trace: (m, meta) => log.trace(meta ?? {}, m),
+    debug: (m, meta) => log.debug(meta ?? {}, m),
+    info: (m, meta) => log.info(meta ?? {}, m),
+    warn: (m, meta) => log.warn(meta ?? {}, m),
+    error: (m, meta) => log.error(meta ?? {}, m),
+  },
+  telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+});
+
+const redis = createRedis(config, 'fraud-worker');
+redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
+
+let sms: SmsTransport;
+if (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM_NUMBER) {
+  sms = new TwilioTransport({
+    accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, from: config.TWILIO_FROM_NUMBER, apiBase: config.TWILIO_API_BASE,
+  });
+  log.info({ from: config.TWILIO_FROM_NUMBER.slice(0, 5) + '…', apiBase: config.TWILIO_API_BASE ?? 'https://api.twilio.com' }, 'verification SMS go through Twilio');
+} else {
+  sms = new OutboxTransport(redis);
+  log.warn('no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER): verification SMS go to the local outbox, Redis stream fraud:sms:outbox');
+}
+
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const worker = await Worker.create({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
+  workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+  activities: createActivities({ redis, audit: new AuditLog(redis), sms, issuer: new LocalIssuer(redis) }),
+  maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+  maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+  maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+  shutdownGraceTime: '10s',
+});
+
+const health = createServer((req, res) => {
+  const state = worker.getState();
+  const ok = state === 'RUNNING' && redis.status === 'ready';
+  if (req.url === '/healthz') res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, worker: state, redis: redis.status }));
+  else res.writeHead(404).end();
+});
+health.listen(config.WORKER_HEALTH_PORT, config.WORKER_HEALTH_HOST);
+
+log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
+try {
+  await worker.run();
+} finally {
+  health.close();
+  await connection.close();
+  redis.disconnect();
+  log.info('worker stopped');
+}

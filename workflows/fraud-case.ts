@@ -1,0 +1,297 @@
+// One durable case per flagged account: counts the detector's alerts, climbs the escalation ladder (manual review,
+// 3DS verification SMS, card block + issuer notice) acting once per step, waits for analysts with a durable SLA
+// timer, and closes when ops clear the account or an analyst calls a false positive.
+//
+// State machine and timers only: every side effect is an activity (activities/), idempotent by a key derived
+// from the case id, so retries and worker crashes never repeat an action. Time here is the workflow clock
+// (`new Date()` is deterministic inside the Temporal sandbox).
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { AuditEntry, CaseActivities } from '../activities/types.ts';
+import {
+  DECISIONS,
+  FraudAlertCount,
+  FraudStage,
+  alertSignal,
+  caseStateQuery,
+  clearAccountSignal,
+  completeReviewUpdate,
+  type ActionRecord,
+  type AlertSignal,
+  type CaseInput,
+  type CaseState,
+  type ClearAccountRequest,
+  type CompleteReviewRequest,
+  type Stage,
+} from './messages.ts';
+
+const acts = proxyActivities<CaseActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+
+/** Bound on remembered alert ids; older ids are dropped (a re-delivery that old is not expected). */
+const MAX_ALERT_IDS = 500;
+
+/** Workflow time in ms (deterministic: the sandbox's clock is the workflow task's time). */
+const now = () => new Date().getTime();
+
+const rank = (s: Stage) => ['MONITORING', 'MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED'].indexOf(s);
+
+export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
+  const info = workflowInfo();
+  const policy = input.policy;
+  const state: CaseState = input.state ?? {
+    accountId: input.accountId,
+    caseId: `${info.workflowId}/${info.firstExecutionRunId}`,
+    openedAt: new Date().toISOString(),
+    stage: 'MONITORING',
+    alertCount: 0,
+    alertIds: [],
+    actions: [],
+  };
+  let auditSeq = state.auditSeq ?? 0;
+  const pendingAudit: AuditEntry[] = [];
+  let clearRequest: (ClearAccountRequest & { at: string }) | undefined;
+  let decision: CompleteReviewRequest | undefined;
+  let decisionApplied = false;
+  const lateAlerts: AlertSignal[] = [];
+
+  const audit = (type: AuditEntry['type'], actor: string, detail: string, data: Record<string, unknown> = {}) => {
+    pendingAudit.push({
+      id: `${state.caseId}#${++auditSeq}`,
+      accountId: state.accountId,
+      caseId: state.caseId,
+      at: new Date().toISOString(),
+      type,
+      actor,
+      detail,
+      data: { ...data, stage: state.stage, alertCount: state.alertCount },
+    });
+  };
+
+  const onAlert = (a: AlertSignal) => {
+    if (state.alertIds.includes(a.alert_id)) return; // re-delivered: already counted
+    if (state.stage === 'CLEARED' || clearRequest) {
+      lateAlerts.push(a); // belongs to the next case
+      return;
+    }
+    state.alertIds.push(a.alert_id);
+    if (state.alertIds.length > MAX_ALERT_IDS) state.alertIds.splice(0, state.alertIds.length - MAX_ALERT_IDS);
+    state.alertCount++;
+    state.lastAlert = a;
+    audit('alert', 'detector', `velocity alert ${a.alert_id}: ${a.velocity_count} payments, last ${a.amount} ${a.currency} in ${a.region}`, { alert: a });
+  };
+
+  // Handlers before the first await.
+  setHandler(alertSignal, onAlert);
+  setHandler(clearAccountSignal, (req) => {
+    if (state.stage === 'CLEARED' || clearRequest) return;
+    clearRequest = { by: req?.by ?? 'ops', reason: req?.reason ?? 'cleared by ops', at: new Date().toISOString() };
+  });
+  setHandler(caseStateQuery, () => ({ ...state }));
+  setHandler(
+    completeReviewUpdate,
+    async (req) => {
+      decision = req;
+      await condition(() => decisionApplied);
+      return { stage: state.stage, decision: req.decision };
+    },
+    {
+      validator: (req) => {
+        if (!req || typeof req !== 'object') throw new Error('a review decision needs { taskId, decision, analystId, note? }');
+        if (!state.review || state.review.taskId !== req.taskId) {
+          throw new Error(`unknown review task ${JSON.stringify(req.taskId)}${state.review ? ` (open task: ${state.review.taskId})` : ' (this case has no review task)'}`);
+        }
+        if (state.review.decision || decision) throw new Error(`review task ${req.taskId} is already decided`);
+        if (state.stage === 'CLEARED') throw new Error('the case is closed');
+        if (!DECISIONS.includes(req.decision)) throw new Error(`invalid decision ${JSON.stringify(req.decision)}: use one of ${DECISIONS.join(', ')}`);
+        if (typeof req.analystId !== 'string' || req.analystId.trim() === '') throw new Error('analystId is required');
+      },
+    },
+  );
+
+  for (const a of input.carriedAlerts ?? []) onAlert(a);
+  if (!input.state) audit('case_opened', 'system', `case opened for ${state.accountId}`, { policy });
+
+  const publishStage = () =>
+    upsertSearchAttributes([
+      { key: FraudStage, value: state.stage },
+      { key: FraudAlertCount, value: state.alertCount },
+    ]);
+
+  const flushAudit = async () => {
+    if (pendingAudit.length === 0) return;
+    const batch = pendingAudit.splice(0, pendingAudit.length);
+    await acts.appendAudit({ entries: batch });
+  };
+
+  /** Run one ladder action once; a permanent failure is recorded, not fatal to the case. */
+  const act = async (action: ActionRecord['action'], run: () => Promise<string>): Promise<boolean> => {
+    if (state.actions.some((r) => r.action === action && r.status === 'done')) return true;
+    try {
+      const detail = await run();
+      state.actions.push({ action, status: 'done', at: new Date().toISOString(), detail });
+      audit('action', 'system', `${action}: ${detail}`, { action });
+      return true;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      const cause = err.cause instanceof ApplicationFailure ? `${err.cause.type ?? 'Error'}: ${err.cause.message}` : String(err.cause?.message ?? err.message);
+      state.actions.push({ action, status: 'failed', at: new Date().toISOString(), detail: cause });
+      audit('action_failed', 'system', `${action} failed permanently: ${cause}`, { action });
+      log.error('case action failed permanently', { action, cause, accountId: state.accountId });
+      return false;
+    }
+  };
+
+  const key = (action: string) => `${state.caseId}:${action}`;
+
+  const openReview = async () => {
+    const now = new Date();
+    const taskId = `review-${state.accountId}-${state.caseId.slice(-8)}`;
+    state.review = {
+      taskId,
+      priority: 'HIGH',
+      openedAt: now.toISOString(),
+      dueAt: new Date(now.getTime() + policy.reviewSlaMs).toISOString(),
+    };
+    await act('MANUAL_REVIEW', () =>
+      acts.openReviewTask({ caseId: state.caseId, accountId: state.accountId, taskId, priority: 'HIGH', dueAt: state.review!.dueAt, alertCount: state.alertCount }),
+    );
+  };
+
+  const verify = () =>
+    act('REQUIRE_3DS', () => acts.sendVerificationSms({ idempotencyKey: key('sms'), caseId: state.caseId, accountId: state.accountId }));
+
+  const block = async (why: string) => {
+    await act('BLOCK_CARD', () => acts.blockCard({ idempotencyKey: key('block'), caseId: state.caseId, accountId: state.accountId, reason: why }));
+    await act('NOTIFY_ISSUER', () =>
+      acts.notifyIssuer({ idempotencyKey: key('issuer'), caseId: state.caseId, accountId: state.accountId, message: `card blocked: ${why}` }),
+    );
+  };
+
+  const setStage = (stage: Stage, actor: string, why: string) => {
+    if (state.stage === stage) return;
+    const from = state.stage;
+    state.stage = stage;
+    audit('stage', actor, `${from} -> ${stage}: ${why}`, { from, to: stage });
+  };
+
+  /** The stage the alert count calls for. */
+  const ladderStage = (): Stage =>
+    state.alertCount > policy.blockAfter ? 'BLOCKED'
+      : state.alertCount > policy.verifyAfter ? 'REQUIRE_3DS'
+      : state.alertCount > policy.reviewAfter ? 'MANUAL_REVIEW'
+      : 'MONITORING';
+
+  const closeReviewTask = async () => {
+    if (state.review && !state.review.decision) await acts.closeReviewTask({ taskId: state.review.taskId, accountId: state.accountId });
+  };
+
+  publishStage();
+  let published = `${state.stage}/${state.alertCount}`;
+
+  for (;;) {
+    const reviewDue = state.review && !state.review.decision && !state.review.slaBreached ? Date.parse(state.review.dueAt) : undefined;
+    const wake = () =>
+      pendingAudit.length > 0 ||
+      clearRequest !== undefined ||
+      (decision !== undefined && !decisionApplied) ||
+      (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage)) ||
+      workflowInfo().continueAsNewSuggested;
+    if (reviewDue !== undefined) {
+      const left = reviewDue - now();
+      if (left > 0) await condition(wake, left);
+    } else {
+      await condition(wake);
+    }
+
+    // 1. Ops clear the account: reset what the guide's clients read, close the case.
+    if (clearRequest) {
+      const req = clearRequest;
+      await closeReviewTask();
+      await act('CLEAR_ACCOUNT', () => acts.clearAccountState({ accountId: state.accountId, caseId: state.caseId }));
+      state.stage = 'CLEARED';
+      state.closedAt = new Date().toISOString();
+      state.closedReason = req.reason ?? 'cleared';
+      audit('cleared', `ops:${req.by}`, `account cleared: ${state.closedReason}`);
+      break;
+    }
+
+    // 2. An analyst's decision.
+    if (decision && !decisionApplied && state.review) {
+      const d = decision;
+      state.review.decision = { decision: d.decision, analystId: d.analystId, note: d.note ?? '', decidedAt: new Date().toISOString() };
+      audit('decision', `analyst:${d.analystId}`, `review ${d.taskId}: ${d.decision}${d.note ? ` (${d.note})` : ''}`, { decision: d });
+      await acts.closeReviewTask({ taskId: d.taskId, accountId: state.accountId });
+      if (d.decision === 'CONFIRMED_FRAUD') {
+        await block(`confirmed fraud by analyst ${d.analystId}`);
+        setStage('BLOCKED', `analyst:${d.analystId}`, 'review confirmed fraud');
+        decisionApplied = true;
+      } else {
+        await act('CLEAR_ACCOUNT', () => acts.clearAccountState({ accountId: state.accountId, caseId: state.caseId }));
+        state.stage = 'CLEARED';
+        state.closedAt = new Date().toISOString();
+        state.closedReason = `false positive (analyst ${d.analystId})`;
+        audit('cleared', `analyst:${d.analystId}`, 'account cleared: review found a false positive');
+        decisionApplied = true;
+        break;
+      }
+    }
+
+    // 3. The SLA timer fired with the review still open: escalate on our own.
+    if (reviewDue !== undefined && now() >= reviewDue && state.review && !state.review.decision) {
+      state.review.slaBreached = true;
+      state.review.priority = 'CRITICAL';
+      audit('sla_breached', 'system', `review ${state.review.taskId} not decided within ${policy.reviewSlaMs / 60_000} min: escalating`);
+      await acts.openReviewTask({
+        caseId: state.caseId, accountId: state.accountId, taskId: state.review.taskId, priority: 'CRITICAL', dueAt: state.review.dueAt, alertCount: state.alertCount,
+      });
+      if (rank(state.stage) < rank('REQUIRE_3DS')) {
+        await verify();
+        setStage('REQUIRE_3DS', 'system', 'review SLA breached');
+      }
+    }
+
+    // 4. Climb the ladder as far as the alert count calls for, one step at a time, each action once.
+    while (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage)) {
+      const next = (['MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED'] as const)[rank(state.stage)]!;
+      if (next === 'MANUAL_REVIEW') await openReview();
+      else if (next === 'REQUIRE_3DS') await verify();
+      else await block(`${state.alertCount} velocity fraud alerts (more than ${policy.blockAfter})`);
+      setStage(next, 'system', `${state.alertCount} alerts`);
+    }
+
+    await flushAudit();
+    if (`${state.stage}/${state.alertCount}` !== published) {
+      publishStage();
+      published = `${state.stage}/${state.alertCount}`;
+    }
+
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await flushAudit();
+      await continueAsNew<typeof fraudCaseWorkflow>({ accountId: state.accountId, policy, state: { ...state, auditSeq } });
+    }
+  }
+
+  // Closed: record, publish, and hand alerts that raced the close to a fresh case.
+  decisionApplied = true;
+  await flushAudit();
+  publishStage();
+  await condition(allHandlersFinished);
+  if (lateAlerts.length > 0) {
+    await continueAsNew<typeof fraudCaseWorkflow>({ accountId: state.accountId, policy, carriedAlerts: lateAlerts });
+  }
+  return state;
+}

@@ -1,0 +1,1 @@
+export { fraudCaseWorkflow } from './fraud-case.ts';

@@ -1,0 +1,106 @@
+// Types and message definitions of the fraud case workflow, shared by the workflow, the worker, the detector's
+// signaller, the CLI and the console. Workflow-safe: only @temporalio/workflow and @temporalio/common imports.
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+export const caseWorkflowId = (accountId: string) => `fraud-account-${accountId}`;
+export const CASE_WORKFLOW_TYPE = 'fraudCaseWorkflow';
+
+export const FraudStage = defineSearchAttributeKey('FraudStage', SearchAttributeType.KEYWORD);
+export const FraudAlertCount = defineSearchAttributeKey('FraudAlertCount', SearchAttributeType.INT);
+export const FraudAccountId = defineSearchAttributeKey('FraudAccountId', SearchAttributeType.KEYWORD);
+
+/** Stages of a case, in escalation order. CLEARED and BLOCKED close the ladder. */
+export const STAGES = ['MONITORING', 'MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED', 'CLEARED'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const DECISIONS = ['CONFIRMED_FRAUD', 'FALSE_POSITIVE'] as const;
+export type Decision = (typeof DECISIONS)[number];
+
+/** Escalation policy, fixed when the case opens. Counts are "more than": the guide escalates at > 3, > 5, > 10. */
+export interface EscalationPolicy {
+  reviewAfter: number;
+  verifyAfter: number;
+  blockAfter: number;
+  /** Time an analyst has to decide a review before the case escalates on its own, in ms. */
+  reviewSlaMs: number;
+}
+
+export const defaultPolicy: EscalationPolicy = { reviewAfter: 3, verifyAfter: 5, blockAfter: 10, reviewSlaMs: 4 * 3600_000 };
+
+/** What the detector sends per alert (a subset of the alert JSON in Redis). */
+export interface AlertSignal {
+  alert_id: string;
+  sender_account_id: string;
+  velocity_count: number;
+  amount: number;
+  currency: string;
+  region: string;
+  alert_timestamp: string;
+}
+
+export interface ClearAccountRequest {
+  /** Who clears (ops user id). Optional so that the Web UI's "Send Signal" works with no input. */
+  by?: string;
+  reason?: string;
+}
+
+export interface CompleteReviewRequest {
+  taskId: string;
+  decision: Decision;
+  analystId: string;
+  note?: string;
+}
+
+export interface ReviewTask {
+  taskId: string;
+  priority: 'HIGH' | 'CRITICAL';
+  openedAt: string;
+  dueAt: string;
+  decision?: { decision: Decision; analystId: string; note: string; decidedAt: string };
+  slaBreached?: boolean;
+}
+
+export interface ActionRecord {
+  action: 'MANUAL_REVIEW' | 'REQUIRE_3DS' | 'BLOCK_CARD' | 'NOTIFY_ISSUER' | 'CLEAR_ACCOUNT';
+  status: 'done' | 'failed';
+  at: string;
+  detail: string;
+}
+
+export interface CaseState {
+  accountId: string;
+  /** Stable across continue-as-new: the first run's id. */
+  caseId: string;
+  openedAt: string;
+  stage: Stage;
+  alertCount: number;
+  /** Alert ids already counted (dedupe of re-delivered signals). */
+  alertIds: string[];
+  lastAlert?: AlertSignal;
+  review?: ReviewTask;
+  actions: ActionRecord[];
+  closedAt?: string;
+  closedReason?: string;
+  /** Sequence of this case's audit entries (their ids are caseId#seq). */
+  auditSeq?: number;
+}
+
+export interface CaseInput {
+  accountId: string;
+  policy: EscalationPolicy;
+  /** Present when the case continues as new. */
+  state?: CaseState;
+  /** Alerts that arrived while the previous case was closing: they open this one. */
+  carriedAlerts?: AlertSignal[];
+}
+
+export interface CompleteReviewResult {
+  stage: Stage;
+  decision: Decision;
+}
+
+export const alertSignal = defineSignal<[AlertSignal]>('alert');
+export const clearAccountSignal = defineSignal<[ClearAccountRequest?]>('clearAccount');
+export const caseStateQuery = defineQuery<CaseState>('caseState');
+export const completeReviewUpdate = defineUpdate<CompleteReviewResult, [CompleteReviewRequest]>('completeReview');
