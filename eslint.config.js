@@ -30,15 +30,15 @@ const workflowForbiddenPackages = [
   'prom-client',
 ];
 
-/** Project modules that do I/O at import or call time: types only from workflow code. */
+/** Project modules that do I/O at import or call time, at any depth of ../: types only from workflow code. */
 const workflowForbiddenLocal = [
-  '../activities/*',
-  '../workers/*',
-  '../cli/*',
-  '../console/*',
-  '../common/env.ts',
-  '../common/redis.ts',
-  '../common/logger.ts',
+  '**/activities/**',
+  '**/workers/**',
+  '**/cli/**',
+  '**/console/**',
+  '**/common/env.ts',
+  '**/common/redis.ts',
+  '**/common/logger.ts',
 ];
 
 export default defineConfig([

@@ -291,6 +291,8 @@ export interface Progress {
   first: ProgressSample | null;
   /** ms since spawn when `target` was reached, interpolated between the two samples around it. */
   reachedAt: number;
+  /** ms since spawn when /healthz first answered 200 (consumer group joined, consuming), if seen before the first events. */
+  healthyAt: number | null;
   final: Samples;
 }
 
@@ -301,11 +303,16 @@ export interface Progress {
 export async function trackEvents(d: DetectorProcess, target: number, timeoutMs: number, everyMs = 200, onSample?: (s: ProgressSample) => void): Promise<Progress> {
   const samples: ProgressSample[] = [];
   let first: ProgressSample | null = null;
+  let healthyAt: number | null = null;
   const deadline = now() + timeoutMs;
   let lastLog = now();
   for (;;) {
     if (d.exited()) throw new Error(`detector exited while consuming:\n${d.output()}`);
     if (now() > deadline) throw new Error(`detector processed ${samples.at(-1)?.events ?? 0} of ${target} events before the ${timeoutMs / 1000}s timeout`);
+    if (healthyAt === null && !first) {
+      const ok = await fetch(`http://127.0.0.1:${d.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+      if (ok) healthyAt = now() - d.spawnedAt;
+    }
     let m: Samples | null = null;
     try {
       m = await d.metrics();
@@ -324,7 +331,7 @@ export async function trackEvents(d: DetectorProcess, target: number, timeoutMs:
       if (s.events >= target) {
         const prev = samples.length > 1 ? samples[samples.length - 2]! : s;
         const reachedAt = s.events === prev.events ? s.t : prev.t + ((target - prev.events) / (s.events - prev.events)) * (s.t - prev.t);
-        return { samples, first, reachedAt, final: m };
+        return { samples, first, reachedAt, healthyAt, final: m };
       }
     }
     await sleep(everyMs);

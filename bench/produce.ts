@@ -31,6 +31,8 @@ export interface BulkProduceResult {
 /**
  * Produce `traffic.events` events as fast as possible: batches of `batchSize` messages, up to `concurrency` sends in
  * flight, acks=-1, no compression. The generator runs in this process, so its cost is part of the measured time.
+ * Keep `concurrency` at 1 when order matters: kafkajs does not keep concurrent send() calls in call order, and the
+ * detector treats events more than a window behind a partition's newest event time as late.
  */
 export async function produceBulk(
   producer: Producer, topic: string, traffic: Partial<TrafficOptions> & { events: number }, opts: { batchSize: number; concurrency: number; threshold: number },
@@ -118,7 +120,7 @@ export interface LiveProduceResult {
  */
 export async function produceLive(
   producer: Producer, topic: string, traffic: Partial<TrafficOptions> & { events: number },
-  opts: { rate: number; tickMs: number; threshold: number; onTrigger: (t: LiveTrigger) => void },
+  opts: { rate: number; tickMs: number; maxBatch: number; threshold: number; onTrigger: (t: LiveTrigger) => void },
 ): Promise<LiveProduceResult> {
   const stream = paymentStream(traffic);
   const kinds = { normal: 0, burst: 0, malformed: 0 };
@@ -132,7 +134,7 @@ export async function produceLive(
     const due = Math.min(traffic.events, Math.floor(((now() - began) / 1000) * opts.rate)) - produced;
     if (due > 0) {
       const messages: Message[] = [];
-      const triggers: Array<{ sender: string; transactionId: string }> = [];
+      const triggers: Array<{ sender: string; transactionId: string; index: number }> = [];
       const ts = Date.now();
       for (let i = 0; i < due; i++) {
         const r = stream.next();
@@ -147,16 +149,18 @@ export async function produceLive(
         if (m.kind === 'burst') {
           const n = (perBurst.get(m.key) ?? 0) + 1;
           perBurst.set(m.key, n);
-          if (n % opts.threshold === 0) triggers.push({ sender: m.key, transactionId: event.transaction_id });
+          if (n % opts.threshold === 0) triggers.push({ sender: m.key, transactionId: event.transaction_id, index: messages.length });
         }
         messages.push({ key: m.key, value: JSON.stringify(event) });
       }
-      if (messages.length > 0) {
+      // Send what is due in chunks of at most maxBatch (a stalled send must not turn into one oversized request).
+      for (let i = 0; i < messages.length; i += opts.maxBatch) {
+        const chunk = messages.slice(i, i + opts.maxBatch);
         const sentAt = now();
-        for (const t of triggers) opts.onTrigger({ ...t, sentAt });
-        await producer.send({ topic, acks: -1, messages });
+        for (const t of triggers) if (t.index >= i && t.index < i + chunk.length) opts.onTrigger({ sender: t.sender, transactionId: t.transactionId, sentAt });
+        await producer.send({ topic, acks: -1, messages: chunk });
         maxSendMs = Math.max(maxSendMs, now() - sentAt);
-        produced += messages.length;
+        produced += chunk.length;
         sends++;
       }
       if (produced >= traffic.events) done = true;

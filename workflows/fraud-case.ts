@@ -198,17 +198,24 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (state.review && !state.review.decision) await acts.closeReviewTask({ taskId: state.review.taskId, accountId: state.accountId });
   };
 
+  /** Anything the main loop must act on. */
+  const pendingWork = () =>
+    pendingAudit.length > 0 ||
+    clearRequest !== undefined ||
+    (decision !== undefined && !decisionApplied) ||
+    (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage));
+
+  const timeToContinueAsNew = () => {
+    const i = workflowInfo();
+    return i.continueAsNewSuggested || i.historyLength > (policy.historyLimit ?? 20_000);
+  };
+
   publishStage();
   let published = `${state.stage}/${state.alertCount}`;
 
   for (;;) {
     const reviewDue = state.review && !state.review.decision && !state.review.slaBreached ? Date.parse(state.review.dueAt) : undefined;
-    const wake = () =>
-      pendingAudit.length > 0 ||
-      clearRequest !== undefined ||
-      (decision !== undefined && !decisionApplied) ||
-      (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage)) ||
-      workflowInfo().continueAsNewSuggested;
+    const wake = () => pendingWork() || timeToContinueAsNew();
     if (reviewDue !== undefined) {
       const left = reviewDue - now();
       if (left > 0) await condition(wake, left);
@@ -278,10 +285,12 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       published = `${state.stage}/${state.alertCount}`;
     }
 
-    if (workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await flushAudit();
-      await continueAsNew<typeof fraudCaseWorkflow>({ accountId: state.accountId, policy, state: { ...state, auditSeq } });
+    if (timeToContinueAsNew()) {
+      // Only with nothing left to do: a signal or update that arrived meanwhile is handled in this run first.
+      await condition(() => allHandlersFinished() || pendingWork());
+      if (!pendingWork()) {
+        await continueAsNew<typeof fraudCaseWorkflow>({ accountId: state.accountId, policy, state: { ...state, auditSeq } });
+      }
     }
   }
 

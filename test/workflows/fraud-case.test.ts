@@ -1,0 +1,206 @@
+// The case workflow's logic on Temporal's time-skipping test server, with recording fake activities.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { fraudCaseWorkflow } from '../../workflows/fraud-case.ts';
+import {
+  alertSignal, caseStateQuery, clearAccountSignal, completeReviewUpdate, defaultPolicy, type AlertSignal, type CaseState, type EscalationPolicy,
+} from '../../workflows/messages.ts';
+import { repoRoot } from '../../common/env.ts';
+import { uniqueId } from '../support/stack.ts';
+import { makeWorker, recordingActivities, timeSkippingEnv } from '../support/temporal.ts';
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await timeSkippingEnv();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const alert = (accountId: string, n: number): AlertSignal => ({
+  alert_id: `va_${accountId}_${n}`, sender_account_id: accountId, velocity_count: 3, amount: 10 + n, currency: 'EUR', region: 'eu-west', alert_timestamp: new Date(1_780_000_000_000 + n).toISOString(),
+});
+
+async function withCase<T>(
+  opts: { policy?: Partial<EscalationPolicy>; fail?: Parameters<typeof recordingActivities>[0]; record?: string },
+  body: (h: WorkflowHandleWithFirstExecutionRunId<typeof fraudCaseWorkflow>, rec: ReturnType<typeof recordingActivities>, accountId: string) => Promise<T>,
+): Promise<T> {
+  const taskQueue = uniqueId('tq-');
+  const accountId = uniqueId('ACC_');
+  const rec = recordingActivities(opts.fail);
+  const worker = await makeWorker(env, taskQueue, rec.activities);
+  return worker.runUntil(async () => {
+    const h = await env.client.workflow.start(fraudCaseWorkflow, {
+      taskQueue, workflowId: `fraud-account-${accountId}`, args: [{ accountId, policy: { ...defaultPolicy, ...opts.policy } }],
+    });
+    const result = await body(h, rec, accountId);
+    if (opts.record && process.env.RECORD_HISTORIES === '1') {
+      const history = await h.fetchHistory();
+      writeFileSync(`${repoRoot}test/fixtures/histories/${opts.record}.json`, historyToJSON(history));
+    }
+    return result;
+  });
+}
+
+const signalAlerts = async (h: WorkflowHandle, accountId: string, from: number, to: number) => {
+  for (let n = from; n <= to; n++) await h.signal(alertSignal, alert(accountId, n));
+};
+
+const settle = async (h: WorkflowHandle, pred: (s: CaseState) => boolean): Promise<CaseState> => {
+  for (let i = 0; i < 100; i++) {
+    const s = await h.query(caseStateQuery);
+    if (pred(s)) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`case never settled: ${JSON.stringify(await h.query(caseStateQuery))}`);
+};
+
+describe('fraud case workflow', { timeout: 120_000 }, () => {
+  it('when alerts climb past 3, 5 and 10, then review, SMS and block each happen exactly once, in order', () =>
+    withCase({ record: 'ladder' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 3);
+      let s = await settle(h, (x) => x.alertCount === 3);
+      assert.equal(s.stage, 'MONITORING');
+      assert.equal(rec.count('openReviewTask'), 0);
+
+      await signalAlerts(h, acc, 4, 4);
+      s = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      assert.equal(s.review?.priority, 'HIGH');
+      await signalAlerts(h, acc, 5, 6);
+      s = await settle(h, (x) => x.stage === 'REQUIRE_3DS');
+      await signalAlerts(h, acc, 1, 6); // re-delivered alerts change nothing
+      await signalAlerts(h, acc, 7, 11);
+      s = await settle(h, (x) => x.stage === 'BLOCKED');
+      assert.equal(s.alertCount, 11);
+      assert.equal(rec.count('openReviewTask'), 1);
+      assert.equal(rec.count('sendVerificationSms'), 1);
+      assert.equal(rec.count('blockCard'), 1);
+      assert.equal(rec.count('notifyIssuer'), 1);
+      const order = rec.calls.map((c) => c.name).filter((n) => n !== 'appendAudit');
+      assert.deepEqual(order, ['openReviewTask', 'sendVerificationSms', 'blockCard', 'notifyIssuer']);
+      const notice = rec.calls.find((c) => c.name === 'notifyIssuer')!.input.message as string;
+      assert.match(notice, /card blocked: 11 velocity fraud alerts/);
+      assert.equal(rec.auditTypes().filter((t) => t === 'alert').length, 11);
+      assert.deepEqual(new Set(rec.auditTypes()), new Set(['case_opened', 'alert', 'action', 'stage']));
+      await h.signal(clearAccountSignal, { by: 'ops-1', reason: 'test over' });
+      assert.equal((await h.result()).stage, 'CLEARED');
+    }));
+
+  it('when a review is not decided within its SLA, then the durable timer escalates the case', () =>
+    withCase({ policy: { reviewSlaMs: 4 * 3600_000 }, record: 'sla' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 4);
+      const opened = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      assert.equal(rec.count('sendVerificationSms'), 0);
+      await env.sleep('3 hours');
+      assert.equal((await h.query(caseStateQuery)).stage, 'MANUAL_REVIEW');
+      await env.sleep('61 minutes');
+      const s = await settle(h, (x) => x.stage === 'REQUIRE_3DS');
+      assert.equal(s.review?.slaBreached, true);
+      assert.equal(s.review?.priority, 'CRITICAL');
+      assert.equal(s.review?.taskId, opened.review?.taskId);
+      assert.equal(rec.count('sendVerificationSms'), 1);
+      assert.ok(rec.auditTypes().includes('sla_breached'));
+      await h.signal(clearAccountSignal);
+      await h.result();
+    }));
+
+  it('when an analyst decision is invalid, then the update is rejected with a reason and nothing changes', () =>
+    withCase({}, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 4);
+      const before = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      const taskId = before.review!.taskId;
+      const rejects = async (input: unknown, reason: RegExp) => {
+        await assert.rejects(h.executeUpdate(completeReviewUpdate, { args: [input as never] }), (err: unknown) => {
+          assert.ok(err instanceof WorkflowUpdateFailedError);
+          assert.match(String((err.cause as Error).message), reason);
+          return true;
+        });
+      };
+      await rejects({ taskId: 'review-nope', decision: 'CONFIRMED_FRAUD', analystId: 'a1' }, /unknown review task "review-nope"/);
+      await rejects({ taskId, decision: 'MAYBE', analystId: 'a1' }, /invalid decision "MAYBE"/);
+      await rejects({ taskId, decision: 'CONFIRMED_FRAUD', analystId: '' }, /analystId is required/);
+      assert.deepEqual(await h.query(caseStateQuery), before);
+      assert.equal(rec.count('blockCard'), 0);
+
+      const ok = await h.executeUpdate(completeReviewUpdate, { args: [{ taskId, decision: 'CONFIRMED_FRAUD', analystId: 'analyst-7', note: 'card testing pattern' }] });
+      assert.deepEqual(ok, { stage: 'BLOCKED', decision: 'CONFIRMED_FRAUD' });
+      await rejects({ taskId, decision: 'FALSE_POSITIVE', analystId: 'a2' }, /already decided/);
+      const s = await h.query(caseStateQuery);
+      assert.equal(s.review?.decision?.analystId, 'analyst-7');
+      assert.equal(rec.count('blockCard'), 1);
+      assert.equal(rec.count('notifyIssuer'), 1);
+      const decision = rec.calls.filter((c) => c.name === 'appendAudit').flatMap((c) => c.input.entries as Array<{ type: string; actor: string }>).find((e) => e.type === 'decision');
+      assert.equal(decision?.actor, 'analyst:analyst-7');
+      await h.signal(clearAccountSignal);
+      await h.result();
+    }));
+
+  it('when an analyst calls a false positive, then the account is cleared and the case closes', () =>
+    withCase({ record: 'false-positive' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 4);
+      const s = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      const r = await h.executeUpdate(completeReviewUpdate, { args: [{ taskId: s.review!.taskId, decision: 'FALSE_POSITIVE', analystId: 'a9', note: 'travelling' }] });
+      assert.equal(r.stage, 'CLEARED');
+      const final = await h.result();
+      assert.equal(final.stage, 'CLEARED');
+      assert.match(final.closedReason!, /false positive/);
+      assert.equal(rec.count('clearAccountState'), 1);
+      assert.equal(rec.count('blockCard'), 0);
+    }));
+
+  it('when ops send clearAccount without input (as the Web UI can), then the account is reset and the case closes', () =>
+    withCase({ record: 'clear' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 2);
+      await settle(h, (x) => x.alertCount === 2);
+      await h.signal(clearAccountSignal);
+      const final = await h.result();
+      assert.equal(final.stage, 'CLEARED');
+      assert.equal(rec.count('clearAccountState'), 1);
+      assert.ok(rec.auditTypes().includes('cleared'));
+    }));
+
+  it('when an action fails permanently, then the case records it and goes on', () =>
+    withCase({ fail: { sendVerificationSms: () => ApplicationFailure.nonRetryable('no phone number on file', 'NoPhoneOnFile') } }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      const s = await settle(h, (x) => x.stage === 'BLOCKED');
+      const sms = s.actions.find((a) => a.action === 'REQUIRE_3DS');
+      assert.equal(sms?.status, 'failed');
+      assert.match(sms!.detail, /NoPhoneOnFile: no phone number on file/);
+      assert.ok(rec.auditTypes().includes('action_failed'));
+      assert.equal(rec.count('blockCard'), 1);
+      await h.signal(clearAccountSignal);
+      await h.result();
+    }));
+
+  it('when the history grows past the limit, then the case continues as new with alerts, review, timer and dedupe intact', () =>
+    withCase({ policy: { historyLimit: 40, blockAfter: 1000, reviewSlaMs: 3600_000 }, record: 'continue-as-new' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 30);
+      const s = await settle(h, (x) => x.alertCount === 30 && x.stage === 'REQUIRE_3DS');
+      let latest = await env.client.workflow.getHandle(h.workflowId).describe();
+      for (let i = 0; i < 100 && latest.runId === h.firstExecutionRunId; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        latest = await env.client.workflow.getHandle(h.workflowId).describe();
+      }
+      assert.notEqual(latest.runId, h.firstExecutionRunId, 'expected the case to have continued as new');
+      assert.ok(latest.historyLength < 40, 'expected the case to have continued as new into a short history');
+      assert.equal(s.stage, 'REQUIRE_3DS');
+      const current = env.client.workflow.getHandle(h.workflowId);
+      await signalAlerts(current, acc, 1, 30); // all duplicates
+      const again = await current.query(caseStateQuery);
+      assert.equal(again.alertCount, 30);
+      assert.equal(again.review?.taskId, s.review?.taskId);
+      assert.equal(again.caseId, s.caseId);
+      await env.sleep('61 minutes'); // the SLA timer survives continue-as-new
+      const breached = await settle(current, (x) => x.review?.slaBreached === true);
+      assert.equal(breached.review?.priority, 'CRITICAL');
+      assert.equal(rec.count('openReviewTask'), 2); // opened, then re-queued as CRITICAL
+      assert.equal(rec.count('sendVerificationSms'), 1);
+      await current.signal(clearAccountSignal);
+      await current.result();
+    }));
+});

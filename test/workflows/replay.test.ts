@@ -1,0 +1,26 @@
+// Recorded histories of the case workflow must replay on the current code: a non-deterministic change (reordered
+// activities, a new await before an old one, a renamed timer) fails here instead of breaking running cases.
+// Re-record after a deliberate, versioned change: RECORD_HISTORIES=1 ./dev test test/workflows/fraud-case.test.ts
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { Worker } from '@temporalio/worker';
+import { repoRoot } from '../../common/env.ts';
+import { workflowsPath } from '../support/temporal.ts';
+
+const dir = `${repoRoot}test/fixtures/histories/`;
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('workflow replay', { timeout: 120_000 }, () => {
+  it('when the recorded histories are replayed on the current code, then every one is deterministic', async () => {
+    assert.ok(files.length >= 4, `expected recorded histories in ${dir}`);
+    const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(readFileSync(dir + f, 'utf8')) as object }));
+    const results = Worker.runReplayHistories({ workflowsPath, replayName: 'fraud-case' }, histories);
+    let replayed = 0;
+    for await (const r of results) {
+      assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
+      replayed++;
+    }
+    assert.equal(replayed, files.length);
+  });
+});
