@@ -103,8 +103,9 @@ const threshold = Number(ruleEnv.VELOCITY_FRAUD_THRESHOLD);
 const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const startedAt = new Date();
 const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-mkdirSync(opts.resultsDir, { recursive: true });
-const reportPath = `${opts.resultsDir.replace(/\/$/, '')}/detector-${stamp}${opts.cpuProf ? '-cpuprof' : ''}.json`;
+const resultsDir = resolve(opts.resultsDir);
+mkdirSync(resultsDir, { recursive: true });
+const reportPath = `${resultsDir}/detector-${stamp}${opts.cpuProf ? '-cpuprof' : ''}.json`;
 
 const kafka = benchKafka(brokers, `bench-${id}`);
 const redis = new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: opts.redisDb, maxRetriesPerRequest: 3, lazyConnect: true });

@@ -28,11 +28,11 @@ case "$cmd" in
     for s in "${services[@]}"; do
       t0=$SECONDS; "$(fn "$s" start)"; say "$s up ($((SECONDS - t0))s)"
     done
-    for s in "${services[@]}"; do "$(fn "$s" status)"; done ;;
+    for s in "${services[@]}"; do "$(fn "$s" status)" || true; done ;;
   down)
     for ((i=${#services[@]}-1; i>=0; i--)); do "$(fn "${services[$i]}" stop)"; done
     say "stopped: ${services[*]}" ;;
   status)
-    for s in "${services[@]}"; do "$(fn "$s" status)"; done ;;
+    for s in "${services[@]}"; do "$(fn "$s" status)" || true; done ;;
   *) die "usage: stack.sh up|down|status|install [service...]" ;;
 esac

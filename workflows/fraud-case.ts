@@ -36,7 +36,8 @@ import {
 } from './messages.ts';
 
 const acts = proxyActivities<CaseActivities>({
-  startToCloseTimeout: '30 seconds',
+  // Short: a worker that dies mid-activity holds the action only this long before another worker retries it.
+  startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 });
 

@@ -1,0 +1,173 @@
+// End to end on the real stack: payments on Kafka -> detector -> alerts in Redis -> case signaller -> Temporal
+// case workflow on a real worker -> review, SMS through Twilio's spec mock, card block, audit log; crashes; and
+// clearing with the temporal CLI.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import { repoRoot } from '../../common/env.ts';
+import { FraudAlertCount, FraudStage, caseStateQuery, caseWorkflowId } from '../../workflows/messages.ts';
+import type { AuditEntry } from '../../activities/types.ts';
+import { countingProxy, type CountingProxy } from '../support/counting-proxy.ts';
+import { config, createTopics, isolatedRedis, produce, startService, uniqueId, waitFor, type RunningProcess } from '../support/stack.ts';
+
+const TWILIO_MOCK = `http://127.0.0.1:${process.env.TWILIO_MOCK_PORT ?? 4010}`;
+const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
+
+let connection: Connection;
+let client: Client;
+let proxy: CountingProxy;
+const running: RunningProcess[] = [];
+
+before(async () => {
+  connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  client = new Client({ connection });
+  proxy = await countingProxy(TWILIO_MOCK);
+});
+after(async () => {
+  for (const p of running) await p.kill();
+  await proxy?.close();
+  await connection?.close();
+});
+
+/** A detector + worker pair on their own topic, Redis db and task queue. */
+async function platform(redisDb: number) {
+  const { topic, dlq } = await createTopics(3);
+  const taskQueue = uniqueId('cases-');
+  const common = { REDIS_DB: String(redisDb), TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' };
+  const workerEnv = {
+    ...common,
+    TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
+    TWILIO_AUTH_TOKEN: 'local-mock-token',
+    TWILIO_FROM_NUMBER: '+15005550006',
+    TWILIO_API_BASE: proxy.url,
+  };
+  const startWorker = async () => {
+    const w = await startService('workers/main.ts', workerEnv, { portVar: 'WORKER_HEALTH_PORT', healthTimeoutMs: 90_000 });
+    running.push(w);
+    return w;
+  };
+  const detector = await startService(
+    'detector/main.ts',
+    { ...common, PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, DETECTOR_GROUP_ID: uniqueId('g-'), CHECKPOINT_INTERVAL_MS: '200' },
+    { portVar: 'DETECTOR_METRICS_PORT' },
+  );
+  running.push(detector);
+  return { topic, startWorker, detector };
+}
+
+/** `alerts` velocity alerts for one account: bursts of 3 payments (threshold 3), one burst per alert. */
+function bursts(accountId: string, alerts: number, from = 0) {
+  const t0 = Date.now() - 10 * 60_000;
+  return Array.from({ length: alerts * 3 }, (_, i) => ({
+    key: accountId,
+    value: JSON.stringify({
+      transaction_id: `${accountId}-${from * 3 + i}`, sender_account_id: accountId, receiver_account_id: 'ACC_SHOP', amount: 19.99 + i,
+      currency: 'USD', region: 'us-east', timestamp: t0 + (from * 3 + i) * 1000,
+    }),
+  }));
+}
+
+const audit = async (redis: Redis, accountId: string) =>
+  (await redis.xrange(`fraud:audit:account:${accountId}`, '-', '+')).map(([, f]) => JSON.parse(f[1]!) as AuditEntry);
+
+async function caseAttributes(accountId: string) {
+  const d = await client.workflow.getHandle(caseWorkflowId(accountId)).describe();
+  return { stage: d.typedSearchAttributes.get(FraudStage), count: d.typedSearchAttributes.get(FraudAlertCount), status: d.status.name };
+}
+
+
+function checkExactlyOnce(entries: AuditEntry[]) {
+  const done = entries.filter((e) => e.type === 'action').map((e) => (e.data as { action: string }).action);
+  assert.deepEqual(done.sort(), ['BLOCK_CARD', 'MANUAL_REVIEW', 'NOTIFY_ISSUER', 'REQUIRE_3DS']);
+  const stages = entries.filter((e) => e.type === 'stage').map((e) => (e.data as { to: string }).to);
+  assert.deepEqual(stages, ['MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED']);
+}
+
+describe('fraud case end to end', { timeout: 300_000 }, () => {
+  it('when an account keeps bursting, then review, SMS and block happen once each, FraudStage follows and the audit log has every step', async () => {
+    const { db, redis } = await isolatedRedis();
+    const acc = uniqueId('ACC_E2E_');
+    await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550123', card_id: `card-${acc}` });
+    const p = await platform(db);
+    const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
+    await p.startWorker();
+
+    await produce(p.topic, bursts(acc, 4));
+    await waitFor('MANUAL_REVIEW', async () => (await caseAttributes(acc).catch(() => undefined))?.stage === 'MANUAL_REVIEW', 60_000, 250);
+    await produce(p.topic, bursts(acc, 8, 4));
+    const attrs = await waitFor('BLOCKED with 12 alerts', async () => {
+      const a = await caseAttributes(acc);
+      return a.stage === 'BLOCKED' && a.count === 12 ? a : undefined;
+    }, 60_000, 250);
+    assert.equal(attrs.status, 'RUNNING');
+
+    const state = await client.workflow.getHandle(caseWorkflowId(acc)).query(caseStateQuery);
+    assert.equal(state.alertCount, 12);
+    assert.equal(await redis.get(`fraud:count:sender:${acc}`), '12');
+    assert.equal(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore, 1);
+    assert.equal(await redis.hlen('fraud:issuer:blocks'), 1);
+    assert.equal(await redis.xlen('fraud:issuer:notifications'), 1);
+    const notice = (await redis.xrange('fraud:issuer:notifications', '-', '+'))[0]![1];
+    assert.match(notice[notice.indexOf('message') + 1]!, /card blocked: 12 velocity fraud alerts/);
+
+    const entries = await waitFor('the audit trail', async () => {
+      const e = await audit(redis, acc);
+      return e.filter((x) => x.type === 'alert').length === 12 && e.some((x) => x.type === 'stage' && (x.data as { to: string }).to === 'BLOCKED') ? e : undefined;
+    });
+    checkExactlyOnce(entries);
+    assert.ok(entries.every((e) => e.actor && e.at && e.detail), 'every entry says who, when and what');
+    const sms = entries.find((e) => (e.data as { action?: string }).action === 'REQUIRE_3DS' && e.type === 'action')!;
+    assert.match(sms.detail, /\+1415•••0123 via twilio/);
+    assert.doesNotMatch(JSON.stringify(entries), /4155550123/, 'the full phone number is never recorded');
+
+    // Ops clear the account with the temporal CLI, as an operator would.
+    await promisify(execFile)(temporalCli, [
+      'workflow', 'signal', '--address', config.TEMPORAL_ADDRESS, '--workflow-id', caseWorkflowId(acc), '--name', 'clearAccount',
+      '--input', JSON.stringify({ by: 'ops-e2e', reason: 'verified with the cardholder' }),
+    ]);
+    await waitFor('the case to close', async () => (await caseAttributes(acc)).status === 'COMPLETED', 30_000, 200);
+    assert.equal(await redis.sismember('fraud:alerts:accounts', acc), 0);
+    assert.equal(await redis.get(`fraud:count:sender:${acc}`), null);
+    const cleared = (await audit(redis, acc)).find((e) => e.type === 'cleared');
+    assert.equal(cleared?.actor, 'ops:ops-e2e');
+    assert.equal((await caseAttributes(acc)).stage, 'CLEARED');
+    redis.disconnect();
+  });
+
+  it('when the worker is SIGKILLed mid-escalation and restarted, then every action still happens exactly once', async () => {
+    const { db, redis } = await isolatedRedis();
+    const acc = uniqueId('ACC_KILL_');
+    await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550199', card_id: `card-${acc}` });
+    const p = await platform(db);
+    const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
+    let worker = await p.startWorker();
+    await produce(p.topic, bursts(acc, 12));
+    // Kill the worker the moment each action's effect lands, while the next one is under way, three times over.
+    const effects: Array<[string, () => Promise<boolean>]> = [
+      ['the review task', async () => (await redis.zcard('fraud:reviews:open')) > 0],
+      ['the SMS', async () => (await redis.keys('fraud:sms:sent:*')).length > 0],
+      ['the card block', async () => (await redis.hexists('fraud:issuer:blocks', acc)) === 1],
+    ];
+    for (const [what, landed] of effects) {
+      await waitFor(what, async () => landed(), 60_000, 5);
+      await worker.kill();
+      worker = await p.startWorker();
+    }
+    await waitFor('BLOCKED', async () => (await caseAttributes(acc)).stage === 'BLOCKED', 90_000, 250);
+    const entries = await waitFor('the full trail', async () => {
+      const e = await audit(redis, acc);
+      return e.some((x) => x.type === 'action' && (x.data as { action: string }).action === 'NOTIFY_ISSUER') ? e : undefined;
+    }, 30_000);
+    checkExactlyOnce(entries);
+    assert.equal(entries.filter((e) => e.type === 'alert').length, 12);
+    assert.equal(new Set(entries.map((e) => e.id)).size, entries.length, 'no audit entry twice');
+    assert.equal(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore, 1);
+    assert.equal(await redis.xlen('fraud:issuer:notifications'), 1);
+    assert.equal(await redis.hlen('fraud:issuer:blocks'), 1);
+    await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
+    redis.disconnect();
+  });
+});
