@@ -116,10 +116,14 @@ const groups: string[] = [];
 let admin: Admin | null = null;
 let producer: Producer | null = null;
 
-const kafkaPid = readPidFile(`${repoRoot}.stack/run/kafka.pid`);
-const redisPid = readPidFile(`${repoRoot}.stack/run/redis.pid`);
+// The broker and Redis as started by stack/stack.sh (pid files re-read each time: the stack may be restarted).
 let currentDetector: DetectorProcess | null = null;
-const watched = () => ({ detector: currentDetector?.pid, kafka: kafkaPid, redis: redisPid, bench: process.pid });
+const watched = () => ({
+  detector: currentDetector?.pid,
+  kafka: readPidFile(`${repoRoot}.stack/run/kafka.pid`),
+  redis: readPidFile(`${repoRoot}.stack/run/redis.pid`),
+  bench: process.pid,
+});
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const report: Record<string, any> = {

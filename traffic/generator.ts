@@ -21,6 +21,8 @@ export interface TrafficOptions {
   seed: number;
   /** Prefix of account ids (tests use a unique one per run). */
   accountPrefix: string;
+  /** When > 0, bursts come round-robin from this many repeat offenders (ids <prefix>F<k>), who climb the ladder. */
+  offenders: number;
 }
 
 export interface GeneratedMessage {
@@ -40,6 +42,7 @@ export const defaultTraffic: TrafficOptions = {
   spanMs: 3_600_000,
   seed: 42,
   accountPrefix: 'ACC_',
+  offenders: 0,
 };
 
 /** mulberry32: a tiny seeded PRNG, good enough for traffic shapes. */
@@ -93,7 +96,11 @@ export function* paymentStream(options: Partial<TrafficOptions> = {}): Generator
     let ts = now;
     let kind: GeneratedMessage['kind'] = 'normal';
     if (pendingBurst || r < o.malformedShare + o.burstShare / o.burstSize) {
-      pendingBurst ??= { sender: `${o.accountPrefix}B${burstCount++}`, left: o.burstSize, t: now };
+      pendingBurst ??= {
+        sender: o.offenders > 0 ? `${o.accountPrefix}F${burstCount++ % o.offenders}` : `${o.accountPrefix}B${burstCount++}`,
+        left: o.burstSize,
+        t: now,
+      };
       sender = pendingBurst.sender;
       ts = pendingBurst.t + Math.round(((o.burstSize - pendingBurst.left) * o.burstSpreadMs) / o.burstSize);
       kind = 'burst';

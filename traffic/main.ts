@@ -1,9 +1,10 @@
 // Traffic generator CLI: produce a synthetic payment stream to Kafka.
 //   npm run traffic -- --events 100000 --senders 10000 --burst-share 0.01 --malformed-share 0.001 --rate 2000
 import { Command, InvalidArgumentError } from 'commander';
-import { Kafka, logLevel, type Message } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Message } from 'kafkajs';
 import { z } from 'zod';
-import { listVar, loadConfig, strVar } from '../common/env.ts';
+import { listVar, loadConfig, redisSchema, strVar } from '../common/env.ts';
+import { createRedis } from '../common/redis.ts';
 import { defaultTraffic, paymentStream } from './generator.ts';
 
 const config = loadConfig(
@@ -27,15 +28,18 @@ const program = new Command('traffic')
   .option('--rate <eps>', 'events per second; 0 = as fast as possible with event times spread over the last hour', num('--rate', 0), 0)
   .option('--seed <n>', 'random seed', num('--seed', 0), Date.now() % 1_000_000)
   .option('--prefix <p>', 'account id prefix', 'ACC_')
+  .option('--offenders <n>', 'bursts come from this many repeat offenders, who climb the escalation ladder', num('--offenders', 0), 0)
+  .option('--cardholders', 'write cardholder records (phone, card id) to Redis for the bursting accounts', false)
   .option('--topic <t>', 'topic', config.PAYMENTS_TOPIC)
   .parse();
 
 const opts = program.opts<{
   events: number; senders: number; burstShare: number; burstSize: number; malformedShare: number; rate: number; seed: number; prefix: string; topic: string;
+  offenders: number; cardholders: boolean;
 }>();
 
 const kafka = new Kafka({ clientId: 'traffic', brokers: config.KAFKA_BOOTSTRAP_SERVERS, logLevel: logLevel.WARN });
-const producer = kafka.producer({ allowAutoTopicCreation: false });
+const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 await producer.connect();
 
 const live = opts.rate > 0;
@@ -43,8 +47,18 @@ const spanMs = live ? (opts.events / opts.rate) * 1000 : 3_600_000;
 const startTime = live ? Date.now() : Date.now() - spanMs;
 const stream = paymentStream({
   events: opts.events, senders: opts.senders, burstShare: opts.burstShare, burstSize: opts.burstSize,
-  malformedShare: opts.malformedShare, seed: opts.seed, accountPrefix: opts.prefix, startTime, spanMs,
+  malformedShare: opts.malformedShare, seed: opts.seed, accountPrefix: opts.prefix, startTime, spanMs, offenders: opts.offenders,
 });
+
+// Fictional cardholders (555-01xx numbers are reserved for fiction) so the 3DS step has someone to text.
+const redis = opts.cardholders ? createRedis(loadConfig(z.object(redisSchema), 'traffic'), 'traffic') : undefined;
+const cardholdersWritten = new Set<string>();
+async function writeCardholder(sender: string): Promise<void> {
+  if (!redis || cardholdersWritten.has(sender)) return;
+  cardholdersWritten.add(sender);
+  const n = cardholdersWritten.size % 100;
+  await redis.hset(`fraud:cardholder:${sender}`, { phone: `+1202555${String(100 + n).padStart(4, '0')}`, card_id: `card-${sender}` });
+}
 
 const counts = { normal: 0, burst: 0, malformed: 0 };
 const began = Date.now();
@@ -52,6 +66,7 @@ let batch: Message[] = [];
 const batchSize = live ? Math.max(1, Math.min(500, Math.round(opts.rate / 20))) : 2000;
 for (const m of stream) {
   counts[m.kind]++;
+  if (m.kind === 'burst') await writeCardholder(m.key);
   batch.push({ key: m.key, value: m.value });
   if (batch.length >= batchSize) {
     await producer.send({ topic: opts.topic, acks: -1, messages: batch });
@@ -65,6 +80,7 @@ for (const m of stream) {
 }
 if (batch.length > 0) await producer.send({ topic: opts.topic, acks: -1, messages: batch });
 await producer.disconnect();
+redis?.disconnect();
 const secs = (Date.now() - began) / 1000;
 process.stdout.write(
   `produced ${opts.events} events to ${opts.topic} in ${secs.toFixed(1)}s (${Math.round(opts.events / secs)}/s): ` +

@@ -14,6 +14,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -94,6 +95,8 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     audit('alert', 'detector', `velocity alert ${a.alert_id}: ${a.velocity_count} payments, last ${a.amount} ${a.currency} in ${a.region}`, { alert: a });
   };
 
+  if (!input.state) audit('case_opened', 'system', `case opened for ${state.accountId}`, { policy });
+
   // Handlers before the first await.
   setHandler(alertSignal, onAlert);
   setHandler(clearAccountSignal, (req) => {
@@ -123,13 +126,17 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   );
 
   for (const a of input.carriedAlerts ?? []) onAlert(a);
-  if (!input.state) audit('case_opened', 'system', `case opened for ${state.accountId}`, { policy });
 
-  const publishStage = () =>
+  /** Visibility for the Web UI, the CLI and the console: stage and count as search attributes, the open review as memo. */
+  const publishStage = () => {
     upsertSearchAttributes([
       { key: FraudStage, value: state.stage },
       { key: FraudAlertCount, value: state.alertCount },
     ]);
+    const r = state.review;
+    upsertMemo({ openReview: r && !r.decision ? { taskId: r.taskId, priority: r.priority, openedAt: r.openedAt, dueAt: r.dueAt } : null });
+  };
+  const published = () => `${state.stage}/${state.alertCount}/${state.review?.priority}/${state.review?.decision ? 'decided' : ''}`;
 
   const flushAudit = async () => {
     if (pendingAudit.length === 0) return;
@@ -212,7 +219,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   };
 
   publishStage();
-  let published = `${state.stage}/${state.alertCount}`;
+  let lastPublished = published();
 
   for (;;) {
     const reviewDue = state.review && !state.review.decision && !state.review.slaBreached ? Date.parse(state.review.dueAt) : undefined;
@@ -281,9 +288,9 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     }
 
     await flushAudit();
-    if (`${state.stage}/${state.alertCount}` !== published) {
+    if (published() !== lastPublished) {
       publishStage();
-      published = `${state.stage}/${state.alertCount}`;
+      lastPublished = published();
     }
 
     if (timeToContinueAsNew()) {

@@ -97,6 +97,14 @@ export interface CaseInput {
   carriedAlerts?: AlertSignal[];
 }
 
+/** The workflow's memo `openReview`: what the review queue shows without querying each case. */
+export interface OpenReviewMemo {
+  taskId: string;
+  priority: ReviewTask['priority'];
+  openedAt: string;
+  dueAt: string;
+}
+
 export interface CompleteReviewResult {
   stage: Stage;
   decision: Decision;

@@ -26,7 +26,10 @@ before(async () => {
   client = new Client({ connection });
   proxy = await countingProxy(TWILIO_MOCK);
 });
+const caseIds: string[] = [];
 after(async () => {
+  // Leave no test case running on the shared dev server.
+  for (const id of caseIds) await client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
   for (const p of running) await p.kill();
   await proxy?.close();
   await connection?.close();
@@ -90,6 +93,7 @@ describe('fraud case end to end', { timeout: 300_000 }, () => {
   it('when an account keeps bursting, then review, SMS and block happen once each, FraudStage follows and the audit log has every step', async () => {
     const { db, redis } = await isolatedRedis();
     const acc = uniqueId('ACC_E2E_');
+    caseIds.push(caseWorkflowId(acc));
     await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550123', card_id: `card-${acc}` });
     const p = await platform(db);
     const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
@@ -140,6 +144,7 @@ describe('fraud case end to end', { timeout: 300_000 }, () => {
   it('when the worker is SIGKILLed mid-escalation and restarted, then every action still happens exactly once', async () => {
     const { db, redis } = await isolatedRedis();
     const acc = uniqueId('ACC_KILL_');
+    caseIds.push(caseWorkflowId(acc));
     await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550199', card_id: `card-${acc}` });
     const p = await platform(db);
     const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
@@ -167,6 +172,54 @@ describe('fraud case end to end', { timeout: 300_000 }, () => {
     assert.equal(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore, 1);
     assert.equal(await redis.xlen('fraud:issuer:notifications'), 1);
     assert.equal(await redis.hlen('fraud:issuer:blocks'), 1);
+    await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
+    redis.disconnect();
+  });
+});
+
+describe('the analysts\' CLI on a live case', { timeout: 180_000 }, () => {
+  it('when an analyst lists, rejects and completes a review from the CLI, then the case follows and the trail says who', async () => {
+    const { db, redis } = await isolatedRedis();
+    const acc = uniqueId('ACC_CLI_');
+    caseIds.push(caseWorkflowId(acc));
+    const p = await platform(db);
+    await p.startWorker();
+    await produce(p.topic, bursts(acc, 4));
+    await waitFor('MANUAL_REVIEW', async () => (await caseAttributes(acc).catch(() => undefined))?.stage === 'MANUAL_REVIEW', 60_000, 250);
+
+    const cli = async (...args: string[]) => {
+      try {
+        const r = await promisify(execFile)(`${repoRoot}node_modules/.bin/node`, [`${repoRoot}cli/main.ts`, ...args], { env: { ...process.env, REDIS_DB: String(db) } });
+        return { code: 0, out: r.stdout, err: r.stderr };
+      } catch (err) {
+        const e = err as { code: number; stdout: string; stderr: string };
+        return { code: e.code, out: e.stdout, err: e.stderr };
+      }
+    };
+    const listed = await waitFor('the review in the queue', async () => {
+      const r = await cli('reviews', '--json');
+      const rows = JSON.parse(r.out) as Array<{ accountId: string; taskId: string; priority: string }>;
+      return rows.find((x) => x.accountId === acc);
+    }, 30_000, 500);
+    assert.equal(listed.priority, 'HIGH');
+
+    const bad = await cli('review', acc, '--task', 'review-bogus', '--decision', 'confirmed-fraud', '--analyst', 'ana');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /rejected: unknown review task "review-bogus"/);
+    assert.equal((await caseAttributes(acc)).stage, 'MANUAL_REVIEW');
+
+    const ok = await cli('review', acc, '--decision', 'confirmed-fraud', '--analyst', 'ana', '--note', 'card testing');
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /CONFIRMED_FRAUD; case is now BLOCKED/);
+    await waitFor('FraudStage BLOCKED', async () => (await caseAttributes(acc)).stage === 'BLOCKED', 20_000, 200);
+
+    const again = await cli('review', acc, '--decision', 'false-positive', '--analyst', 'bob');
+    assert.match(again.err, /already decided/);
+
+    const shown = await cli('case', acc);
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, /stage BLOCKED/);
+    assert.match(shown.out, /analyst:ana\s+decision\s+review .*CONFIRMED_FRAUD \(card testing\)/);
     await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
     redis.disconnect();
   });

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel, type Admin, type Message } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Message } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { listVar, loadConfig, redisSchema, repoRoot, strVar } from '../../common/env.ts';
@@ -52,7 +52,7 @@ export async function createTopics(partitions = 3): Promise<{ topic: string; dlq
 }
 
 export async function produce(topic: string, messages: Message[]): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     for (let i = 0; i < messages.length; i += 1000) {
