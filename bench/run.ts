@@ -274,10 +274,11 @@ function windowRates(samples: ProgressSample[], windowMs = 5000): { min: number;
   return { min: Math.round(rates[0]!), median: Math.round(rates[Math.floor(rates.length / 2)]!), max: Math.round(rates[rates.length - 1]!) };
 }
 
-function histogramMean(m: Map<string, number>, name: string): { count: number; meanMs: number; sumSeconds: number } {
+/** Count, mean and cumulative buckets (le -> count) of a prom-client histogram. */
+function histogramMean(m: Map<string, number>, name: string): { count: number; meanMs: number; sumSeconds: number; buckets: Record<string, number> } {
   const sum = total(m, `${name}_sum`);
   const count = total(m, `${name}_count`);
-  return { count, meanMs: round((sum / Math.max(1, count)) * 1000, 2), sumSeconds: round(sum, 2) };
+  return { count, meanMs: round((sum / Math.max(1, count)) * 1000, 2), sumSeconds: round(sum, 2), buckets: byLabel(m, `${name}_bucket`, 'le') };
 }
 
 async function checkpointSenders(group: string, topic: string): Promise<number> {
@@ -594,6 +595,8 @@ async function main(): Promise<void> {
       heapDeltaBytesPerSender: Math.round((heapUsed - baseline.heapUsedBytes) / n),
       sendersInFinalCheckpoint: inCheckpoint,
       redisUsedMemoryDeltaMB: mb(usedAfter - usedBefore),
+      checkpoints: histogramMean(m1, 'detector_checkpoint_seconds'),
+      batches: histogramMean(m1, 'detector_batch_seconds'),
       detectorStopped: how,
       cpu: c,
     };
