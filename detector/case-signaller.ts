@@ -129,11 +129,12 @@ export class CaseSignaller {
     if (firstError) throw firstError;
   }
 
-  private async signal(alert: AlertSignal): Promise<void> {
+  private async signal(alert: AlertSignal & { detected_at?: string }): Promise<void> {
     const accountId = alert.sender_account_id;
     const signalArg: AlertSignal = {
       alert_id: alert.alert_id, sender_account_id: accountId, velocity_count: alert.velocity_count, amount: alert.amount,
       currency: alert.currency, region: alert.region, alert_timestamp: alert.alert_timestamp,
+      ...(alert.detected_at ? { detected_at: alert.detected_at } : {}),
     };
     await this.client.workflow.signalWithStart<typeof fraudCaseWorkflow, [AlertSignal]>(CASE_WORKFLOW_TYPE, {
       workflowId: caseWorkflowId(accountId),

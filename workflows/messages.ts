@@ -39,6 +39,8 @@ export interface AlertSignal {
   currency: string;
   region: string;
   alert_timestamp: string;
+  /** When the detector wrote the alert (wall clock): the start of alert-to-action latency. */
+  detected_at?: string;
 }
 
 export interface ClearAccountRequest {

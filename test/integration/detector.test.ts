@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { paymentStream } from '../../traffic/generator.ts';
 import {
-  createTopics, isolatedRedis, kafka, produce, redisClient, startService, uniqueId, waitFor, type RunningProcess,
+  createTopics, isolatedRedis, kafka, produce, redisClient, restartService, startService, uniqueId, waitFor, type RunningProcess,
 } from '../support/stack.ts';
 
 const startDetector = (env: Record<string, string>) =>
@@ -208,6 +208,33 @@ describe('detector on Kafka and Redis', { timeout: 240_000 }, () => {
       assert.deepEqual((await streamAlertIds(redis)).sort(), reference.ids);
       assert.deepEqual(await countsBySender(redis), reference.counts);
       redis.disconnect();
+    });
+
+    it('when Redis and then Kafka restart mid-stream, then the detector waits, resumes and the alert set is unchanged', async () => {
+      const own = await createTopics(6);
+      const third = Math.floor(events.length / 3);
+      await produce(own.topic, events.slice(0, third));
+      const { db, redis } = await isolatedRedis();
+      const det = await start({ PAYMENTS_TOPIC: own.topic, DLQ_TOPIC: own.dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('outage-') });
+      await waitFor('the first third', async () => (await metric(det.port, 'detector_events_total')) >= third, 60_000, 50);
+
+      await restartService('redis');
+      redis.disconnect();
+      const redis2 = redisClient(db);
+      await produce(own.topic, events.slice(third, 2 * third));
+      await waitFor('Redis to be seen again', async () => {
+        const health = await fetch(`http://127.0.0.1:${det.port}/healthz`);
+        return health.ok;
+      }, 60_000, 200);
+
+      await restartService('kafka');
+      await produce(own.topic, events.slice(2 * third));
+      await waitFor('every alert after both restarts', async () => (await redis2.xlen('fraud:alerts:stream')) >= expected, 180_000, 250);
+      assert.equal(det.proc.exitCode, null, 'the detector kept running through both outages');
+      await det.stop();
+      assert.deepEqual((await streamAlertIds(redis2)).sort(), reference.ids);
+      assert.deepEqual(await countsBySender(redis2), reference.counts);
+      redis2.disconnect();
     });
   });
 });

@@ -1,5 +1,6 @@
 // Helpers for integration tests against the real local stack (Kafka, Redis, Temporal started by stack/stack.sh).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +19,9 @@ export const uniqueId = (prefix: string) => `${prefix}${Date.now().toString(36)}
 export const kafka = new Kafka({ clientId: 'tests', brokers: config.KAFKA_BOOTSTRAP_SERVERS, logLevel: logLevel.ERROR });
 
 export function redisClient(db = 0): Redis {
-  return new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db, maxRetriesPerRequest: 3 });
+  const redis = new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db, maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined); // reconnects on its own; outage tests restart Redis on purpose
+  return redis;
 }
 
 /** Redis databases 1..15 are handed out to tests that need an isolated key space (each is flushed first). */
@@ -89,6 +92,13 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
+/** Stop and start one service of the local stack (stack/stack.sh), as an outage would. */
+export async function restartService(name: 'redis' | 'kafka'): Promise<void> {
+  const run = promisify(execFile);
+  await run('bash', [`${repoRoot}stack/stack.sh`, 'down', name]);
+  await run('bash', [`${repoRoot}stack/stack.sh`, 'up', name]);
+}
+
 export const nodeBin = `${repoRoot}node_modules/.bin/node`;
 /** kafkajs (maintenance mode) schedules a negative timeout on every response; Node 24 warns each time. */
 export const nodeFlags = ['--disable-warning=TimeoutNegativeWarning'];
@@ -103,9 +113,14 @@ export interface RunningProcess {
   kill(): Promise<void>;
 }
 
-/** Spawn a service entry point (e.g. detector/main.ts) with env overrides and wait until /healthz answers 200. */
-export async function startService(entry: string, env: Record<string, string>, opts: { portVar: string; healthTimeoutMs?: number }): Promise<RunningProcess> {
-  const port = await freePort();
+/**
+ * Spawn a service entry point (e.g. detector/main.ts) with env overrides and wait until /healthz answers 200.
+ * `port` reuses a port (a restart at the same address); by default a free one is picked.
+ */
+export async function startService(
+  entry: string, env: Record<string, string>, opts: { portVar: string; healthTimeoutMs?: number; port?: number },
+): Promise<RunningProcess> {
+  const port = opts.port ?? (await freePort());
   const proc = spawn(nodeBin, [...nodeFlags, `${repoRoot}${entry}`], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env, [opts.portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
