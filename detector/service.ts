@@ -32,6 +32,8 @@ interface OwnedPartition {
   checkpointedOffset: bigint | null;
   lastCheckpointAt: number;
   generation: number;
+  /** The checkpoint in flight, if any: checkpoints run beside the next batches, one at a time per partition. */
+  checkpointing?: Promise<void> | undefined;
 }
 
 export class Detector {
@@ -77,6 +79,7 @@ export class Detector {
     this.running = false;
     await this.consumer.stop();
     for (const [partition, p] of this.owned) {
+      await p.checkpointing;
       if (p.generation === this.generation) await this.checkpoint(partition, p, { commit: false }).catch(() => undefined);
     }
     await this.dlq.close();
@@ -158,29 +161,38 @@ export class Detector {
     this.metrics.setLag(partition, BigInt(batch.highWatermark) - (p.nextOffset ?? 0n));
 
     control.markConsumed(messages[messages.length - 1]!.offset);
-    if (Date.now() - p.lastCheckpointAt >= this.opts.checkpointIntervalMs) await this.checkpoint(partition, p, { commit: true });
+    if (!p.checkpointing && Date.now() - p.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
+      // Off the hot path: the snapshot (dirty senders, offset) is taken synchronously now; the write and the Kafka
+      // commit complete while the next batches are processed.
+      p.checkpointing = this.checkpoint(partition, p, { commit: true })
+        .catch((err: unknown) => this.log.error({ err, partition }, 'checkpoint failed; the partition will be reclaimed from the last good one'))
+        .finally(() => {
+          p.checkpointing = undefined;
+        });
+    }
     timer();
   }
 
   private async checkpoint(partition: number, p: OwnedPartition, { commit }: { commit: boolean }): Promise<void> {
     if (p.nextOffset === null || p.nextOffset === p.checkpointedOffset) return;
     const end = this.metrics.checkpointSeconds.startTimer();
+    // Everything below up to the first await is synchronous: state and offset are one consistent snapshot.
     const { upserts, deletes } = p.state.takeDirty();
-    const offset = p.nextOffset.toString();
+    const encoded = upserts.map(([s, w]): [string, string] => [s, PartitionVelocityState.encode(w)]);
+    const next = p.nextOffset;
+    const offset = next.toString();
+    const watermark = p.state.watermark;
     try {
-      await this.store.checkpoint(
-        p.state.topic, partition, p.epoch, offset, p.state.watermark,
-        upserts.map(([s, w]) => [s, PartitionVelocityState.encode(w)]), deletes,
-      );
+      await this.store.checkpoint(p.state.topic, partition, p.epoch, offset, watermark, encoded, deletes);
     } catch (err) {
       // Either way the in-memory changes are no longer tracked: forget the partition, so the next batch reclaims it
       // from the last good checkpoint and reprocesses (alert writes are idempotent).
-      this.owned.delete(partition);
+      if (this.owned.get(partition) === p) this.owned.delete(partition);
       if (!isFencedError(err)) throw err;
       this.log.warn({ partition, epoch: p.epoch }, 'checkpoint fenced: partition moved to another detector');
       return;
     }
-    p.checkpointedOffset = p.nextOffset;
+    p.checkpointedOffset = next;
     p.lastCheckpointAt = Date.now();
     end();
     if (commit) await this.consumer.commit([{ topic: p.state.topic, partition, offset }]);
