@@ -7,11 +7,38 @@ export const temporalSchema = {
   TEMPORAL_TASK_QUEUE: strVar('fraud-cases'),
 };
 
+/** Scheduled exports (workers/export-schedule.ts, activities/export*.ts); read by the worker and the CLI. */
+export const exportSchema = {
+  /** Set to export to BigQuery; unset: NDJSON files under EXPORT_DIR. */
+  BIGQUERY_PROJECT: optionalStr(),
+  BIGQUERY_DATASET: strVar('fraud_analytics').refine((s) => /^[A-Za-z0-9_]{1,1024}$/.test(s), 'letters, digits and underscores only'),
+  /** REST endpoint of a BigQuery emulator (requests then carry no Google credentials). */
+  BIGQUERY_API_ENDPOINT: optionalStr(),
+  /** Location of a new dataset and of the jobs, e.g. US or EU. */
+  BIGQUERY_LOCATION: optionalStr(),
+  /** Folder of the NDJSON sink; relative paths are taken from the repository root. */
+  EXPORT_DIR: strVar('.stack/exports'),
+  EXPORT_INTERVAL_MINUTES: intVar({ min: 1, max: 1440, default: 60 }),
+  /** How long after a window closes its scheduled run starts, so that late audit appends are in. */
+  EXPORT_DELAY_MINUTES: intVar({ min: 0, max: 1439, default: 5 }),
+  EXPORT_SCHEDULE_ID: strVar('fraud-export-hourly'),
+  /** on: the worker creates or updates the Schedule at start; off: it leaves the Schedule alone. */
+  EXPORT_SCHEDULE: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['on', 'off']).default('on')),
+};
+
+/** Cross-checks of the export variables, for every schema that spreads exportSchema. */
+export function checkExportConfig(c: { EXPORT_INTERVAL_MINUTES: number; EXPORT_DELAY_MINUTES: number }, ctx: z.RefinementCtx): void {
+  if (c.EXPORT_DELAY_MINUTES >= c.EXPORT_INTERVAL_MINUTES) {
+    ctx.addIssue({ code: 'custom', path: ['EXPORT_DELAY_MINUTES'], message: `must be less than EXPORT_INTERVAL_MINUTES (${c.EXPORT_INTERVAL_MINUTES})` });
+  }
+}
+
 /** Every variable the worker reads. */
 export const workerConfigSchema = z
   .object({
     ...temporalSchema,
     ...redisSchema,
+    ...exportSchema,
     WORKER_MAX_CONCURRENT_ACTIVITIES: intVar({ min: 1, max: 1000, default: 100 }),
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: intVar({ min: 2, max: 1000, default: 40 }),
     WORKER_MAX_CACHED_WORKFLOWS: intVar({ min: 0, max: 100_000, default: 2000 }),
@@ -25,6 +52,7 @@ export const workerConfigSchema = z
     LOG_LEVEL: logLevelVar(),
   })
   .superRefine((c, ctx) => {
+    checkExportConfig(c, ctx);
     const set = [c.TWILIO_ACCOUNT_SID, c.TWILIO_AUTH_TOKEN, c.TWILIO_FROM_NUMBER].filter(Boolean).length;
     if (set > 0 && set < 3) {
       for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER'] as const) {

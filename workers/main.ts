@@ -2,15 +2,19 @@
 // fraud case workflows, and shuts down gracefully on SIGTERM/SIGINT (the Temporal runtime handles both).
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { AuditLog } from '../activities/audit-log.ts';
+import { createExportActivities } from '../activities/export.ts';
+import { exportSinkFromConfig } from '../activities/export-sinks.ts';
 import { createActivities } from '../activities/index.ts';
 import { LocalIssuer } from '../activities/issuer.ts';
 import { OutboxTransport, TwilioTransport, type SmsTransport } from '../activities/sms.ts';
-import { loadConfig } from '../common/env.ts';
+import { loadConfig, repoRoot } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis } from '../common/redis.ts';
 import { workerConfigSchema } from './config.ts';
+import { ensureExportSchedule } from './export-schedule.ts';
 
 const config = loadConfig(workerConfigSchema, 'worker');
 const log = createLogger('worker', config.LOG_LEVEL);
@@ -41,18 +45,43 @@ if (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM_
   log.warn('no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER): verification SMS go to the local outbox, Redis stream fraud:sms:outbox');
 }
 
+const audit = new AuditLog(redis);
+const exportSink = exportSinkFromConfig(config, repoRoot);
+log.info({ sink: exportSink.kind, destination: exportSink.destination }, exportSink.kind === 'bigquery'
+  ? 'exports go to BigQuery'
+  : 'exports go to NDJSON files (set BIGQUERY_PROJECT to export to BigQuery)');
+
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-  activities: createActivities({ redis, audit: new AuditLog(redis), sms, issuer: new LocalIssuer(redis) }),
+  activities: {
+    ...createActivities({ redis, audit, sms, issuer: new LocalIssuer(redis) }),
+    ...createExportActivities({ audit, sink: exportSink }),
+  },
   maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
   maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
   maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   shutdownGraceTime: '10s',
 });
+
+// The export Schedule runs on this worker's task queue; created or brought up to date at every start.
+if (config.EXPORT_SCHEDULE === 'on') {
+  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  try {
+    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+    const opts = {
+      scheduleId: config.EXPORT_SCHEDULE_ID, taskQueue: config.TEMPORAL_TASK_QUEUE,
+      intervalMinutes: config.EXPORT_INTERVAL_MINUTES, delayMinutes: config.EXPORT_DELAY_MINUTES,
+    };
+    const what = await ensureExportSchedule(client, opts);
+    log.info(opts, `export schedule ${what}`);
+  } finally {
+    await clientConnection.close();
+  }
+}
 
 const health = createServer((req, res) => {
   const state = worker.getState();

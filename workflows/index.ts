@@ -1,1 +1,2 @@
 export { fraudCaseWorkflow } from './fraud-case.ts';
+export { exportWindowWorkflow } from './export.ts';

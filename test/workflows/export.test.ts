@@ -1,0 +1,120 @@
+// The export workflow on Temporal's time-skipping test server, with a fake export activity: which window a run
+// exports, the ExportWindowStart search attribute, retries of a failing window, and refusing a run with no window.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { ExportActivities } from '../../activities/export.ts';
+import { exportWindowWorkflow } from '../../workflows/export.ts';
+import { ExportWindowStart, TemporalScheduledStartTime, type ExportResult, type ExportWindow } from '../../workflows/export-window.ts';
+import { uniqueId } from '../support/stack.ts';
+import { timeSkippingEnv, workflowsPath } from '../support/temporal.ts';
+
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await timeSkippingEnv();
+  // As stack/temporal.sh registers it on the dev server. TemporalScheduledStartTime is the server's own on a real
+  // server; the test server needs it registered so a test can set it the way a Schedule would.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: {
+      ExportWindowStart: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+      TemporalScheduledStartTime: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    },
+  });
+});
+after(async () => {
+  await env?.teardown();
+});
+
+/** A fake export activity that records each window it is asked for and fails the first `failures` attempts. */
+function fakeExport(failures = 0) {
+  const windows: ExportWindow[] = [];
+  let attempts = 0;
+  const activities: ExportActivities = {
+    async exportWindow(w) {
+      attempts++;
+      if (attempts <= failures) throw new Error(`BigQuery unavailable (attempt ${attempts})`);
+      windows.push(w);
+      return { ...w, sink: 'ndjson', destination: '/fake', tables: { sender_summary: 2, audit_events: 5 } } satisfies ExportResult;
+    },
+  };
+  return { activities, windows, attempts: () => attempts };
+}
+
+async function withWorker<T>(activities: ExportActivities, body: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = uniqueId('export-');
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities });
+  return worker.runUntil(body(taskQueue));
+}
+
+describe('export workflow', { timeout: 120_000 }, () => {
+  it('when a window is given, then exactly that window is exported and the run is tagged with ExportWindowStart', async () => {
+    const fake = fakeExport();
+    await withWorker(fake.activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(exportWindowWorkflow, {
+        taskQueue, workflowId: uniqueId('fraud-export-manual-'), args: [{ windowStart: '2026-01-01T10:00:00Z', intervalMinutes: 60 }],
+      });
+      const r = await h.result();
+      assert.deepEqual(fake.windows, [{ windowStart: '2026-01-01T10:00:00.000Z', windowEnd: '2026-01-01T11:00:00.000Z' }]);
+      assert.deepEqual(r.tables, { sender_summary: 2, audit_events: 5 });
+      const d = await h.describe();
+      assert.equal(d.typedSearchAttributes.get(ExportWindowStart)?.toISOString(), '2026-01-01T10:00:00.000Z');
+    });
+  });
+
+  it('when a Schedule starts the run 5 minutes past the hour, then it exports the hour that just closed, not "now minus one hour"', async () => {
+    const fake = fakeExport();
+    await withWorker(fake.activities, async (taskQueue) => {
+      // What the Schedule does: no window in the input, the nominal time as TemporalScheduledStartTime. The
+      // test server's clock is elsewhere entirely, so the window can only come from the scheduled time.
+      const h = await env.client.workflow.start(exportWindowWorkflow, {
+        taskQueue, workflowId: uniqueId('fraud-export-hourly-'), args: [{ intervalMinutes: 60 }],
+        typedSearchAttributes: [{ key: TemporalScheduledStartTime, value: new Date('2026-02-03T07:05:00Z') }],
+      });
+      await h.result();
+      assert.deepEqual(fake.windows, [{ windowStart: '2026-02-03T06:00:00.000Z', windowEnd: '2026-02-03T07:00:00.000Z' }]);
+      assert.equal((await h.describe()).typedSearchAttributes.get(ExportWindowStart)?.toISOString(), '2026-02-03T06:00:00.000Z');
+    });
+  });
+
+  it('when the export fails, then the activity retries with backoff and the same window is exported', async () => {
+    const fake = fakeExport(2);
+    await withWorker(fake.activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(exportWindowWorkflow, {
+        taskQueue, workflowId: uniqueId('fraud-export-manual-'), args: [{ windowStart: '2026-01-01T10:00:00Z', intervalMinutes: 60 }],
+      });
+      await h.result();
+      assert.equal(fake.attempts(), 3);
+      assert.deepEqual(fake.windows.map((w) => w.windowStart), ['2026-01-01T10:00:00.000Z']);
+      const history = await h.fetchHistory();
+      const started = history.events?.find((e) => e.activityTaskStartedEventAttributes)?.activityTaskStartedEventAttributes;
+      assert.equal(started?.attempt, 3, 'the history shows the third attempt');
+    });
+  });
+
+  it('when a run has no window and no scheduled time, or a misaligned window, then it fails at once without calling the export', async () => {
+    const fake = fakeExport();
+    await withWorker(fake.activities, async (taskQueue) => {
+      for (const [args, reason] of [
+        [{ intervalMinutes: 60 }, /no window to export/],
+        [{ windowStart: '2026-01-01T10:30:00Z', intervalMinutes: 60 }, /not aligned to 60-minute windows/],
+      ] as const) {
+        const h = await env.client.workflow.start(exportWindowWorkflow, { taskQueue, workflowId: uniqueId('fraud-export-bad-'), args: [args] });
+        await assert.rejects(h.result(), (err: unknown) => {
+          assert.ok(err instanceof WorkflowFailedError);
+          assert.ok(err.cause instanceof ApplicationFailure);
+          assert.equal(err.cause.type, 'InvalidExportWindow');
+          assert.match(err.cause.message, reason);
+          return true;
+        });
+      }
+      assert.equal(fake.attempts(), 0);
+    });
+  });
+});
