@@ -7,6 +7,7 @@ import { AuditLog } from '../activities/audit-log.ts';
 import { loadConfig, redisSchema } from '../common/env.ts';
 import { createRedis } from '../common/redis.ts';
 import { temporalSchema } from '../workers/config.ts';
+import { registerExportCommands } from './export.ts';
 import {
   CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate,
   type Decision, type OpenReviewMemo,
@@ -154,6 +155,8 @@ program
       redis.disconnect();
     }
   });
+
+registerExportCommands(program, temporal);
 
 try {
   await program.parseAsync();
