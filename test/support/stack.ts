@@ -122,7 +122,9 @@ export async function startService(
 ): Promise<RunningProcess> {
   const port = opts.port ?? (await freePort());
   const proc = spawn(nodeBin, [...nodeFlags, `${repoRoot}${entry}`], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env, [opts.portVar]: String(port) },
+    // EXPORT_SCHEDULE=off: a test's worker must not take over the dev server's export Schedule (tests of the
+    // Schedule turn it on with their own EXPORT_SCHEDULE_ID).
+    env: { ...process.env, LOG_LEVEL: 'info', EXPORT_SCHEDULE: 'off', ...env, [opts.portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

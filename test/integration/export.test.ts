@@ -1,0 +1,404 @@
+// Scheduled exports on the real stack: audit entries written to an isolated Redis database with chosen times, exported
+// to the BigQuery emulator (bqemulator, stack/bigquery.sh) and to NDJSON files, and checked against figures this test
+// computes itself from the raw audit stream. Then the real thing: a worker process, the dev server's Schedule, and
+// the CLI's pause, backfill, run and resume; and a window whose export fails until BigQuery is back.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import { AuditLog } from '../../activities/audit-log.ts';
+import { createExportActivities, type AuditEventRow, type SenderSummaryRow } from '../../activities/export.ts';
+import { BigQuerySink, NdjsonSink, type NdjsonManifest } from '../../activities/export-sinks.ts';
+import type { AuditEntry } from '../../activities/types.ts';
+import { repoRoot } from '../../common/env.ts';
+import { exportWindowWorkflow } from '../../workflows/export.ts';
+import { ExportWindowStart, windowFrom, type ExportWindow } from '../../workflows/export-window.ts';
+import type { AlertSignal } from '../../workflows/messages.ts';
+import { config, freePort, isolatedRedis, startService, uniqueId, waitFor, type RunningProcess } from '../support/stack.ts';
+
+// Always the local emulator, whatever BIGQUERY_* the environment holds: a test never writes to a real project.
+const BQ = { projectId: 'fraud-test', apiEndpoint: `http://127.0.0.1:${process.env.BIGQUERY_PORT ?? 9050}` };
+const MINUTE = 60_000;
+
+/** 1-minute windows, the newest ending a minute ago (the audit log is scanned by append time ±15 min). */
+function recentWindows(count: number, endsMinutesAgo = 1): ExportWindow[] {
+  const lastEnd = Math.floor(Date.now() / MINUTE) * MINUTE - endsMinutesAgo * MINUTE;
+  return Array.from({ length: count }, (_, i) => windowFrom(new Date(lastEnd - (count - i) * MINUTE), 1));
+}
+
+/**
+ * Audit entries shaped like the case workflow's, spread over `windows`: per window a few alerts of three senders
+ * with varying velocity, responses (stage, action), an alert exactly at the window's start (inside) and one exactly
+ * at its end (inside the next window, not this one).
+ */
+function auditEntries(windows: ExportWindow[], prefix: string): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  const seq = new Map<string, number>();
+  const entry = (account: string, at: number, type: AuditEntry['type'], data: Record<string, unknown>): AuditEntry => {
+    const n = (seq.get(account) ?? 0) + 1;
+    seq.set(account, n);
+    const caseId = `fraud-account-${account}/run-1`;
+    return { id: `${caseId}#${n}`, accountId: account, caseId, at: new Date(at).toISOString(), type, actor: type === 'alert' ? 'detector' : 'system', detail: `${type} ${n}`, data };
+  };
+  const alert = (account: string, at: number, velocity: number) => {
+    const a: AlertSignal = {
+      alert_id: `va_${account}_${at}_${velocity}`, sender_account_id: account, velocity_count: velocity, amount: 10 + velocity, currency: 'EUR', region: 'eu-west',
+      alert_timestamp: new Date(at - 5000).toISOString(),
+    };
+    return entry(account, at, 'alert', { alert: a, stage: 'MONITORING', alertCount: seq.get(account) ?? 0 });
+  };
+  windows.forEach((w, wi) => {
+    const start = Date.parse(w.windowStart);
+    const end = Date.parse(w.windowEnd);
+    out.push(alert(`${prefix}EDGE`, start, 3 + wi));
+    out.push(alert(`${prefix}EDGE`, end, 9)); // belongs to the next window
+    ['A', 'B', 'C'].forEach((s, si) => {
+      const alerts = (wi + si) % 4 + 1;
+      for (let k = 0; k < alerts; k++) out.push(alert(`${prefix}${s}`, start + 1000 + (si * 13 + k * 7) * 1000, 3 + ((k * 5 + si + wi) % 7)));
+    });
+    out.push(entry(`${prefix}A`, start + 50_000, 'stage', { from: 'MONITORING', to: 'MANUAL_REVIEW' }));
+    out.push(entry(`${prefix}A`, start + 50_500, 'action', { action: 'MANUAL_REVIEW' }));
+  });
+  return out;
+}
+
+/** The expected figures, computed straight from the raw audit stream in Redis (not through the export's code). */
+async function expectedFromAuditLog(redis: Redis, w: ExportWindow) {
+  const entries = (await redis.xrange('fraud:audit:all', '-', '+')).map(([, f]) => JSON.parse(f[1]!) as AuditEntry);
+  const inWindow = entries.filter((e) => e.at >= w.windowStart && e.at < w.windowEnd); // same-format ISO strings compare as times
+  const senders: Record<string, { alert_count_1h: number; peak_velocity: number }> = {};
+  const seen = new Set<string>();
+  for (const e of inWindow) {
+    if (e.type !== 'alert') continue;
+    const a = e.data.alert as AlertSignal;
+    if (seen.has(a.alert_id)) continue;
+    seen.add(a.alert_id);
+    const s = (senders[a.sender_account_id] ??= { alert_count_1h: 0, peak_velocity: 0 });
+    s.alert_count_1h++;
+    s.peak_velocity = Math.max(s.peak_velocity, a.velocity_count);
+  }
+  return { senders, entryIds: inWindow.map((e) => e.id).sort() };
+}
+
+const ts = (v: unknown) => (v && typeof v === 'object' && 'value' in v ? new Date((v as { value: string }).value).toISOString() : v);
+const plain = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, ts(v)]));
+
+async function bigQueryRows(sink: BigQuerySink, w?: ExportWindow) {
+  const where = w ? 'WHERE window_start = @ws' : '';
+  const params = w ? { ws: sink.bigquery.timestamp(new Date(w.windowStart)) } : undefined;
+  const types = w ? { ws: 'TIMESTAMP' } : undefined;
+  const summary = (await sink.run(`SELECT * FROM ${sink.tableRef('sender_summary')} ${where}`, params, types)).map(plain) as unknown as SenderSummaryRow[];
+  const events = (await sink.run(`SELECT * FROM ${sink.tableRef('audit_events')} ${where}`, params, types)).map(plain) as unknown as AuditEventRow[];
+  return { summary, events };
+}
+
+const figures = (rows: SenderSummaryRow[]) =>
+  Object.fromEntries(rows.map((r) => [r.sender_account_id, { alert_count_1h: r.alert_count_1h, peak_velocity: r.peak_velocity }]));
+
+async function dropDataset(sink: BigQuerySink) {
+  await sink.bigquery.dataset(sink.destination.split('.')[1]!).delete({ force: true }).catch(() => undefined);
+}
+
+describe('exports to the BigQuery emulator', { timeout: 120_000 }, () => {
+  let redis: Redis;
+  let audit: AuditLog;
+  let sink: BigQuerySink;
+  const prefix = uniqueId('BQ_');
+  const windows = recentWindows(3);
+  const [w1, w2, w3] = windows as [ExportWindow, ExportWindow, ExportWindow];
+
+  before(async () => {
+    ({ redis } = await isolatedRedis());
+    audit = new AuditLog(redis);
+    await audit.append(auditEntries(windows, prefix));
+    sink = new BigQuerySink({ ...BQ, dataset: uniqueId('it_export_') });
+  });
+  after(async () => {
+    if (sink) await dropDataset(sink);
+    redis?.disconnect();
+  });
+
+  it('when a window is exported twice, then its rows are there once and the per-sender figures equal a count made from the audit log', async () => {
+    const acts = createExportActivities({ audit, sink });
+    const expected = await expectedFromAuditLog(redis, w1);
+    const before = Date.now();
+    const first = await acts.exportWindow(w1);
+    const second = await acts.exportWindow(w1);
+    assert.deepEqual(second.tables, first.tables);
+    assert.deepEqual(first.tables, { sender_summary: Object.keys(expected.senders).length, audit_events: expected.entryIds.length });
+    assert.equal(first.sink, 'bigquery');
+
+    const { summary, events } = await bigQueryRows(sink);
+    assert.deepEqual(figures(summary), expected.senders);
+    assert.equal(summary.length, 4, 'three senders and the edge account, once each');
+    assert.deepEqual(events.map((e) => e.entry_id).sort(), expected.entryIds, 'every audit entry of the window, once');
+    for (const r of summary) {
+      assert.equal(r.window_start, w1.windowStart);
+      assert.equal(r.window_end, w1.windowEnd);
+      assert.ok(Date.parse(r.sync_time) >= before - 1000 && Date.parse(r.sync_time) <= Date.now(), 'sync_time is the export run time');
+    }
+    const edge = events.filter((e) => e.account_id === `${prefix}EDGE`);
+    assert.deepEqual(edge.map((e) => e.occurred_at), [w1.windowStart], 'the entry at the start is in, the one at the end is not');
+    const action = events.find((e) => e.type === 'action')!;
+    assert.equal(action.action, 'MANUAL_REVIEW');
+    assert.deepEqual(JSON.parse(action.data), { action: 'MANUAL_REVIEW' });
+  });
+
+  it('when a window is too large to send inline, then it goes through a staging table with the same result, twice giving one copy', async () => {
+    const staged = new BigQuerySink({ ...BQ, dataset: sink.destination.split('.')[1]!, maxInlineBytes: 1 });
+    const acts = createExportActivities({ audit, sink: staged });
+    await acts.exportWindow(w2);
+    await acts.exportWindow(w2);
+    const expected = await expectedFromAuditLog(redis, w2);
+    const { summary, events } = await bigQueryRows(sink, w2);
+    assert.deepEqual(figures(summary), expected.senders);
+    assert.deepEqual(events.map((e) => e.entry_id).sort(), expected.entryIds);
+    assert.equal(events.find((e) => e.type === 'alert')?.velocity_count !== null, true);
+    const [tables] = await sink.bigquery.dataset(sink.destination.split('.')[1]!).getTables();
+    assert.deepEqual(tables.map((t) => t.id).sort(), ['audit_events', 'sender_summary'], 'no staging table left behind');
+  });
+
+  it('when a window has no audit entries, then its export is empty and succeeds, and an emptied window loses its old rows', async () => {
+    const acts = createExportActivities({ audit, sink });
+    const [empty] = recentWindows(1, 10);
+    const r = await acts.exportWindow(empty!);
+    assert.deepEqual(r.tables, { sender_summary: 0, audit_events: 0 });
+    assert.deepEqual(await bigQueryRows(sink, empty), { summary: [], events: [] });
+
+    await acts.exportWindow(w3);
+    assert.ok((await bigQueryRows(sink, w3)).summary.length > 0);
+    const nothing = { inRange: async () => [] } as unknown as AuditLog;
+    await createExportActivities({ audit: nothing, sink }).exportWindow(w3);
+    assert.deepEqual(await bigQueryRows(sink, w3), { summary: [], events: [] });
+    assert.ok((await bigQueryRows(sink, w1)).summary.length > 0, 'other windows are untouched');
+  });
+
+  it('when the tables are created, then they have explicit schemas, window_start partitioning and clustering', async () => {
+    const dataset = sink.bigquery.dataset(sink.destination.split('.')[1]!);
+    const [summary] = await dataset.table('sender_summary').getMetadata();
+    assert.deepEqual(summary.timePartitioning, { type: 'DAY', field: 'window_start' });
+    assert.deepEqual(summary.clustering, { fields: ['sender_account_id'] });
+    assert.deepEqual(
+      (summary.schema.fields as Array<{ name: string; type: string }>).map((f) => `${f.name}:${f.type.replace('INTEGER', 'INT64')}`),
+      ['window_start:TIMESTAMP', 'window_end:TIMESTAMP', 'sender_account_id:STRING', 'alert_count_1h:INT64', 'peak_velocity:INT64', 'sync_time:TIMESTAMP'],
+    );
+    const [events] = await dataset.table('audit_events').getMetadata();
+    assert.deepEqual(events.timePartitioning, { type: 'DAY', field: 'window_start' });
+    assert.ok((events.schema.fields as Array<{ name: string }>).some((f) => f.name === 'occurred_at'));
+  });
+});
+
+describe('exports to NDJSON files', { timeout: 60_000 }, () => {
+  let redis: Redis;
+  let audit: AuditLog;
+  let dir: string;
+  const prefix = uniqueId('ND_');
+  const windows = recentWindows(2);
+  const [w1, w2] = windows as [ExportWindow, ExportWindow];
+
+  before(async () => {
+    ({ redis } = await isolatedRedis());
+    audit = new AuditLog(redis);
+    await audit.append(auditEntries(windows, prefix));
+    dir = await mkdtemp(join(tmpdir(), 'fraud-exports-'));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    redis?.disconnect();
+  });
+
+  const readWindow = async (sink: NdjsonSink, w: ExportWindow) => {
+    const folder = sink.windowDir(w.windowStart);
+    const lines = async (f: string) => (await readFile(join(folder, f), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return {
+      summary: (await lines('sender_summary.ndjson')) as unknown as SenderSummaryRow[],
+      events: (await lines('audit_events.ndjson')) as unknown as AuditEventRow[],
+      manifest: JSON.parse(await readFile(join(folder, 'manifest.json'), 'utf8')) as NdjsonManifest,
+    };
+  };
+
+  it('when a window is exported twice, then its folder holds its rows once, with the audit log\'s figures, and nothing half-written is left', async () => {
+    const sink = new NdjsonSink(dir);
+    const acts = createExportActivities({ audit, sink });
+    await acts.exportWindow(w1);
+    const r = await acts.exportWindow(w1);
+    assert.equal(r.sink, 'ndjson');
+    const expected = await expectedFromAuditLog(redis, w1);
+    const got = await readWindow(sink, w1);
+    assert.deepEqual(figures(got.summary), expected.senders);
+    assert.deepEqual(got.events.map((e) => e.entry_id).sort(), expected.entryIds);
+    assert.deepEqual(got.manifest.files, { 'sender_summary.ndjson': { rows: got.summary.length }, 'audit_events.ndjson': { rows: got.events.length } });
+    assert.equal(got.manifest.window_start, w1.windowStart);
+    assert.deepEqual(await readdir(dir), [sink.windowDir(w1.windowStart).slice(dir.length + 1)], 'one folder, no temporary or old copies');
+  });
+
+  it('when a window has no audit entries, then it gets empty files and a manifest, not a failure', async () => {
+    const sink = new NdjsonSink(dir);
+    const [empty] = recentWindows(1, 10);
+    const r = await createExportActivities({ audit, sink }).exportWindow(empty!);
+    assert.deepEqual(r.tables, { sender_summary: 0, audit_events: 0 });
+    const got = await readWindow(sink, empty!);
+    assert.deepEqual([got.summary, got.events], [[], []]);
+    assert.equal(got.manifest.files['sender_summary.ndjson']!.rows, 0);
+  });
+
+  it('when the same window goes to both sinks, then the rows are the same', async () => {
+    const nd = new NdjsonSink(dir);
+    const bq = new BigQuerySink({ ...BQ, dataset: uniqueId('it_export_same_') });
+    try {
+      const now = () => new Date('2030-01-01T00:00:00Z');
+      await createExportActivities({ audit, sink: nd, now }).exportWindow(w2);
+      await createExportActivities({ audit, sink: bq, now }).exportWindow(w2);
+      const files = await readWindow(nd, w2);
+      const tables = await bigQueryRows(bq, w2);
+      const byKey = <T extends object>(rows: T[], key: keyof T) => [...rows].sort((a, b) => String(a[key]).localeCompare(String(b[key])));
+      assert.deepEqual(byKey(tables.summary, 'sender_account_id'), byKey(files.summary, 'sender_account_id'));
+      assert.deepEqual(byKey(tables.events, 'entry_id'), byKey(files.events, 'entry_id'));
+    } finally {
+      await dropDataset(bq);
+    }
+  });
+});
+
+describe('the export Schedule on the dev server, with a worker and the CLI', { timeout: 300_000 }, () => {
+  let connection: Connection;
+  let client: Client;
+  let redis: Redis;
+  let db: number;
+  let sink: BigQuerySink;
+  const running: RunningProcess[] = [];
+  const scheduleId = uniqueId('it-export-');
+  const taskQueue = uniqueId('export-q-');
+  const prefix = uniqueId('SC_');
+  const windows = recentWindows(3);
+
+  const workerEnv = (extra: Record<string, string> = {}) => ({
+    REDIS_DB: String(db),
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    EXPORT_SCHEDULE: 'on',
+    EXPORT_SCHEDULE_ID: scheduleId,
+    EXPORT_INTERVAL_MINUTES: '1',
+    EXPORT_DELAY_MINUTES: '0',
+    BIGQUERY_PROJECT: BQ.projectId,
+    BIGQUERY_API_ENDPOINT: BQ.apiEndpoint,
+    BIGQUERY_DATASET: sink.destination.split('.')[1]!,
+    LOG_LEVEL: 'warn',
+    ...extra,
+  });
+  const startWorker = async (extra: Record<string, string> = {}) => {
+    const w = await startService('workers/main.ts', workerEnv(extra), { portVar: 'WORKER_HEALTH_PORT', healthTimeoutMs: 90_000 });
+    running.push(w);
+    return w;
+  };
+  const cli = async (...args: string[]) => {
+    try {
+      const r = await promisify(execFile)(`${repoRoot}node_modules/.bin/node`, [`${repoRoot}cli/main.ts`, 'export', ...args], {
+        env: { ...process.env, ...workerEnv() },
+      });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, out: e.stdout, err: e.stderr };
+    }
+  };
+
+  before(async () => {
+    connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    client = new Client({ connection });
+    ({ db, redis } = await isolatedRedis());
+    await new AuditLog(redis).append(auditEntries(windows, prefix));
+    sink = new BigQuerySink({ ...BQ, dataset: uniqueId('it_export_sched_') });
+  });
+  after(async () => {
+    for (const p of running) await p.kill();
+    await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+    await connection?.close();
+    if (sink) await dropDataset(sink);
+    redis?.disconnect();
+  });
+
+  it('when three windows are backfilled from the CLI on a paused Schedule, then each is exported once, in turn, with the audit log\'s figures', async () => {
+    const worker = await startWorker(); // healthy only once it has created the Schedule
+
+    const paused = await cli('pause', '--note', 'integration test');
+    assert.equal(paused.code, 0, paused.err);
+    const status = await cli('status', '--json');
+    assert.equal(status.code, 0, status.err);
+    assert.deepEqual(
+      (({ paused, note, overlap, taskQueue: q }) => ({ paused, note, overlap, taskQueue: q }))(JSON.parse(status.out) as Record<string, unknown>),
+      { paused: true, note: 'integration test', overlap: 'BUFFER_ALL', taskQueue },
+    );
+
+    const from = windows[0]!.windowStart;
+    const to = windows[2]!.windowEnd;
+    const backfill = await cli('backfill', '--from', from, '--to', to, '--wait', '--timeout', '3');
+    assert.equal(backfill.code, 0, `${backfill.out}\n${backfill.err}`);
+    assert.equal(backfill.out.match(/ COMPLETED /g)?.length, 3, backfill.out);
+
+    const { summary } = await bigQueryRows(sink);
+    assert.deepEqual([...new Set(summary.map((r) => r.window_start))].sort(), windows.map((w) => w.windowStart), 'three windows');
+    for (const w of windows) {
+      const expected = await expectedFromAuditLog(redis, w);
+      assert.deepEqual(figures(summary.filter((r) => r.window_start === w.windowStart)), expected.senders, `figures of ${w.windowStart}`);
+      const { events } = await bigQueryRows(sink, w);
+      assert.deepEqual(events.map((e) => e.entry_id).sort(), expected.entryIds);
+    }
+
+    // Each run is tagged with its window, and none overlapped the next.
+    const runs = [];
+    for (const line of backfill.out.split('\n').filter((l) => /^\s+\S+Z\s+it-export-/.test(l))) {
+      const workflowId = line.trim().split(/\s+/)[1]!;
+      runs.push(await client.workflow.getHandle(workflowId).describe());
+    }
+    assert.equal(runs.length, 3);
+    assert.deepEqual(runs.map((d) => d.typedSearchAttributes.get(ExportWindowStart)?.toISOString()), windows.map((w) => w.windowStart));
+    for (let i = 1; i < runs.length; i++) assert.ok(runs[i]!.startTime >= runs[i - 1]!.closeTime!, 'BUFFER_ALL: one window after another');
+
+    // Running a window again from the CLI replaces it: same figures, no doubles.
+    const again = await cli('run', '--window', windows[1]!.windowStart);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, /sender_summary 4, audit_events \d+ -> bigquery/);
+    const after = await bigQueryRows(sink, windows[1]);
+    assert.deepEqual(figures(after.summary), (await expectedFromAuditLog(redis, windows[1]!)).senders);
+
+    const resumed = await cli('resume');
+    assert.equal(resumed.code, 0, resumed.err);
+    assert.equal((JSON.parse((await cli('status', '--json')).out) as { paused: boolean }).paused, false);
+
+    // A worker restart updates the Schedule in place and keeps an operator's pause.
+    await cli('pause', '--note', 'kept across restarts');
+    await worker.stop();
+    await startWorker();
+    const d = await client.schedule.getHandle(scheduleId).describe();
+    assert.equal(d.state.paused, true);
+    assert.equal(d.state.note, 'kept across restarts');
+  });
+
+  it('when BigQuery is unreachable, then the window\'s export retries with its error on the run, and completes once BigQuery is back', async () => {
+    const queue = uniqueId('export-fail-q-');
+    const deadEndpoint = `http://127.0.0.1:${await freePort()}`;
+    const broken = await startWorker({ TEMPORAL_TASK_QUEUE: queue, EXPORT_SCHEDULE: 'off', BIGQUERY_API_ENDPOINT: deadEndpoint });
+    const w = windows[0]!;
+    const h = await client.workflow.start(exportWindowWorkflow, {
+      taskQueue: queue, workflowId: uniqueId('it-export-retry-'), args: [{ windowStart: w.windowStart, intervalMinutes: 1 }],
+    });
+    const pending = await waitFor('a second attempt with the failure on the run', async () => {
+      const p = (await h.describe()).raw.pendingActivities?.[0];
+      return p && (p.attempt ?? 0) >= 2 && p.lastFailure?.message ? p : undefined;
+    }, 60_000, 500);
+    assert.match(String(pending.lastFailure?.message), /ECONNREFUSED|fetch failed|connect/i);
+    assert.equal((await h.describe()).status.name, 'RUNNING');
+
+    await broken.kill();
+    await startWorker({ TEMPORAL_TASK_QUEUE: queue, EXPORT_SCHEDULE: 'off' });
+    const r = await h.result();
+    assert.equal(r.windowStart, w.windowStart);
+    const expected = await expectedFromAuditLog(redis, w);
+    assert.deepEqual(figures((await bigQueryRows(sink, w)).summary), expected.senders);
+  });
+});
