@@ -12,6 +12,9 @@ RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error && npm cache clean -
 COPY . .
 
 ENV NODE_ENV=production
+# The worker's NDJSON exports (EXPORT_DIR, default .stack/exports): writable by the app user; docker-compose.yml
+# mounts a volume here, which starts out with this ownership.
+RUN mkdir -p .stack/exports && chown node:node .stack/exports
 USER node
 
 # Detector metrics/health, worker health, console.
