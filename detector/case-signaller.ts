@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
 import type { fraudCaseWorkflow } from '../workflows/fraud-case.ts';
-import { CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, alertSignal, caseWorkflowId, type AlertSignal, type EscalationPolicy } from '../workflows/messages.ts';
+import { CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, alertBatchSignal, caseWorkflowId, type AlertSignal, type EscalationPolicy } from '../workflows/messages.ts';
 import { keys } from './alert-store.ts';
 
 export const SIGNALLER_GROUP = 'case-signaller';
@@ -105,43 +105,60 @@ export class CaseSignaller {
     return res?.[0]?.[1] ?? [];
   }
 
-  /** Signal each entry (bounded concurrency); acknowledge the ones Temporal accepted; throw if any failed. */
+  /**
+   * Signal the entries, one signal per account carrying its alerts in stream order (under load an account's
+   * alerts coalesce, which spares the server), with bounded concurrency; acknowledge what Temporal accepted;
+   * throw if anything failed.
+   */
   private async deliver(entries: Entry[]): Promise<void> {
+    const byAccount = new Map<string, Array<{ id: string; alert: AlertSignal }>>();
+    for (const [id, fields] of entries) {
+      const alert = JSON.parse(fields[fields.indexOf('alert') + 1]!) as AlertSignal;
+      const list = byAccount.get(alert.sender_account_id) ?? [];
+      list.push({ id, alert });
+      byAccount.set(alert.sender_account_id, list);
+    }
+    const groups = [...byAccount.values()];
     const acked: string[] = [];
     let firstError: unknown;
     let next = 0;
     const workerLoop = async () => {
-      while (next < entries.length) {
-        const [id, fields] = entries[next++]!;
+      while (next < groups.length) {
+        const group = groups[next++]!;
         try {
-          const alert = JSON.parse(fields[fields.indexOf('alert') + 1]!) as AlertSignal & { detected_at?: string };
-          await this.signal(alert);
-          acked.push(id);
-          this.signalled.inc();
-          if (alert.detected_at) this.latency.observe((Date.now() - Date.parse(alert.detected_at)) / 1000);
+          await this.signal(group.map((g) => g.alert));
+          const now = Date.now();
+          for (const { id, alert } of group) {
+            acked.push(id);
+            this.signalled.inc();
+            if (alert.detected_at) this.latency.observe((now - Date.parse(alert.detected_at)) / 1000);
+          }
         } catch (err) {
           firstError ??= err;
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, entries.length) }, workerLoop));
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, groups.length) }, workerLoop));
     if (acked.length > 0) await this.redis.xack(keys.stream, SIGNALLER_GROUP, ...acked);
     if (firstError) throw firstError;
   }
 
-  private async signal(alert: AlertSignal & { detected_at?: string }): Promise<void> {
-    const accountId = alert.sender_account_id;
-    const signalArg: AlertSignal = {
-      alert_id: alert.alert_id, sender_account_id: accountId, velocity_count: alert.velocity_count, amount: alert.amount,
-      currency: alert.currency, region: alert.region, alert_timestamp: alert.alert_timestamp,
-      ...(alert.detected_at ? { detected_at: alert.detected_at } : {}),
-    };
-    await this.client.workflow.signalWithStart<typeof fraudCaseWorkflow, [AlertSignal]>(CASE_WORKFLOW_TYPE, {
+  /** signal-with-start of one account's case with its alerts (the fields the case needs, not the whole JSON). */
+  private async signal(alerts: AlertSignal[]): Promise<void> {
+    const accountId = alerts[0]!.sender_account_id;
+    const payload = alerts.map(
+      (a): AlertSignal => ({
+        alert_id: a.alert_id, sender_account_id: accountId, velocity_count: a.velocity_count, amount: a.amount,
+        currency: a.currency, region: a.region, alert_timestamp: a.alert_timestamp,
+        ...(a.detected_at ? { detected_at: a.detected_at } : {}),
+      }),
+    );
+    await this.client.workflow.signalWithStart<typeof fraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
       workflowId: caseWorkflowId(accountId),
       taskQueue: this.opts.taskQueue,
       args: [{ accountId, policy: this.opts.policy }],
-      signal: alertSignal,
-      signalArgs: [signalArg],
+      signal: alertBatchSignal,
+      signalArgs: [payload],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: [
         { key: FraudStage, value: 'MONITORING' },

@@ -76,6 +76,7 @@ temporal_start() {
     --ip 127.0.0.1 --port "$port" \
     --ui-ip 127.0.0.1 --ui-port "$ui" --ui-disable-news-fetch \
     --db-filename "$DATA_DIR/temporal.db" \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --namespace "${TEMPORAL_NAMESPACE:-default}" \
     --dynamic-config-value frontend.enableServerVersionCheck=false \
     --log-level "${TEMPORAL_LOG_LEVEL:-warn}" \

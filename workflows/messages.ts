@@ -113,6 +113,8 @@ export interface CompleteReviewResult {
 }
 
 export const alertSignal = defineSignal<[AlertSignal]>('alert');
+/** Several alerts of one account in one signal, in detection order: what the signaller sends under load. */
+export const alertBatchSignal = defineSignal<[AlertSignal[]]>('alerts');
 export const clearAccountSignal = defineSignal<[ClearAccountRequest?]>('clearAccount');
 export const caseStateQuery = defineQuery<CaseState>('caseState');
 export const completeReviewUpdate = defineUpdate<CompleteReviewResult, [CompleteReviewRequest]>('completeReview');

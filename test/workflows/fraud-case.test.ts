@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { fraudCaseWorkflow } from '../../workflows/fraud-case.ts';
 import {
-  alertSignal, caseStateQuery, clearAccountSignal, completeReviewUpdate, defaultPolicy, type AlertSignal, type CaseState, type EscalationPolicy,
+  alertBatchSignal, alertSignal, caseStateQuery, clearAccountSignal, completeReviewUpdate, defaultPolicy, type AlertSignal, type CaseState, type EscalationPolicy,
 } from '../../workflows/messages.ts';
 import { repoRoot } from '../../common/env.ts';
 import { uniqueId } from '../support/stack.ts';
@@ -89,6 +89,18 @@ describe('fraud case workflow', { timeout: 120_000 }, () => {
       assert.deepEqual(new Set(rec.auditTypes()), new Set(['case_opened', 'alert', 'action', 'stage']));
       await h.signal(clearAccountSignal, { by: 'ops-1', reason: 'test over' });
       assert.equal((await h.result()).stage, 'CLEARED');
+    }));
+
+  it('when alerts arrive batched in one signal (as the signaller sends them under load), then each counts once', () =>
+    withCase({}, async (h, rec, acc) => {
+      await h.signal(alertBatchSignal, [alert(acc, 1), alert(acc, 2), alert(acc, 2), alert(acc, 3)]);
+      await h.signal(alertBatchSignal, [alert(acc, 3), alert(acc, 4)]);
+      const s = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      assert.equal(s.alertCount, 4);
+      assert.equal(s.lastAlert?.alert_id, alert(acc, 4).alert_id);
+      assert.equal(rec.count('openReviewTask'), 1);
+      await h.signal(clearAccountSignal);
+      await h.result();
     }));
 
   it('when a review is not decided within its SLA, then the durable timer escalates the case', () =>
