@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=('test/unit/**/*.test.ts' 'test/integration/**/*.test.ts')
+[ ${#files[@]} -gt 0 ] || files=('test/unit/**/*.test.ts' 'test/workflows/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/browser/**/*.test.ts')
 out="$(mktemp)"
 node --disable-warning=TimeoutNegativeWarning --test --test-force-exit --test-concurrency=1 --test-reporter=spec "${files[@]}" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
