@@ -10,6 +10,7 @@
 //   the state of senders idle for two windows be dropped without changing any result.
 // - The alert id is a hash of the sender and the transaction ids that triggered it.
 import { createHash } from 'node:crypto';
+import type { AlertSignal } from '../workflows/messages.ts';
 import type { PaymentEvent } from './event.ts';
 
 export interface VelocityRule {
@@ -17,15 +18,11 @@ export interface VelocityRule {
   windowMs: number;
 }
 
-export interface Alert {
-  alert_id: string;
-  sender_account_id: string;
-  velocity_count: number;
-  amount: number;
-  currency: string;
-  region: string;
-  /** Event time of the transaction that triggered the alert (ISO-8601). */
-  alert_timestamp: string;
+/**
+ * An alert as the rule raises it: the fields a case receives (AlertSignal; `alert_timestamp` is the event time of
+ * the triggering payment) plus the evidence.
+ */
+export interface Alert extends Omit<AlertSignal, 'detected_at'> {
   window_start: string;
   transaction_ids: string[];
   receiver_account_id: string;
