@@ -4,14 +4,12 @@ import { Client, Connection, WorkflowUpdateFailedError, WorkflowNotFoundError } 
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { AuditLog } from '../activities/audit-log.ts';
+import { ago, left, openReviews } from '../common/cases.ts';
 import { loadConfig, redisSchema } from '../common/env.ts';
 import { createRedis } from '../common/redis.ts';
 import { temporalSchema } from '../workers/config.ts';
 import { registerExportCommands } from './export.ts';
-import {
-  CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate,
-  type Decision, type OpenReviewMemo,
-} from '../workflows/messages.ts';
+import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type Decision } from '../workflows/messages.ts';
 
 const config = loadConfig(z.object({ ...temporalSchema, ...redisSchema }), 'cli');
 
@@ -27,46 +25,12 @@ async function temporal<T>(fn: (client: Client) => Promise<T>): Promise<T> {
 }
 
 const print = (json: boolean, value: unknown, human: () => string) => process.stdout.write(`${json ? JSON.stringify(value, null, 2) : human()}\n`);
-const ago = (iso: string, now = Date.now()) => {
-  const m = Math.round((now - Date.parse(iso)) / 60_000);
-  return m < 60 ? `${m}m` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-};
-const left = (iso: string, now = Date.now()) => {
-  const m = Math.round((Date.parse(iso) - now) / 60_000);
-  return m < 0 ? `overdue ${-m}m` : m < 60 ? `${m}m` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-};
 const table = (rows: string[][]) => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 };
 
 const decisions: Record<string, Decision> = { 'confirmed-fraud': 'CONFIRMED_FRAUD', 'false-positive': 'FALSE_POSITIVE' };
-
-export interface OpenReview extends OpenReviewMemo {
-  accountId: string;
-  workflowId: string;
-  stage: string;
-  alertCount: number;
-}
-
-/** Open review tasks from Temporal visibility (search attributes + memo; no per-case query), most urgent first. */
-async function openReviews(client: Client): Promise<OpenReview[]> {
-  const out: OpenReview[] = [];
-  const query = `WorkflowType = '${CASE_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND FraudStage IN ('MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED')`;
-  for await (const wf of client.workflow.list({ query })) {
-    const review = wf.memo?.openReview as OpenReviewMemo | undefined;
-    if (!review) continue;
-    out.push({
-      ...review,
-      workflowId: wf.workflowId,
-      accountId: wf.typedSearchAttributes.get(FraudAccountId) ?? wf.workflowId.replace(/^fraud-account-/, ''),
-      stage: wf.typedSearchAttributes.get(FraudStage) ?? '?',
-      alertCount: wf.typedSearchAttributes.get(FraudAlertCount) ?? 0,
-    });
-  }
-  const rank = (r: OpenReview) => (r.priority === 'CRITICAL' ? 0 : 1);
-  return out.sort((a, b) => rank(a) - rank(b) || Date.parse(a.dueAt) - Date.parse(b.dueAt));
-}
 
 const program = new Command('fraud')
   .description('Fraud case operations: review queue, decisions, clearing, case state and audit trail')
