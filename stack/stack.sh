@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The local stack, no Docker: install what is missing, then start/stop/report every service on loopback.
 #   bash stack/stack.sh up [service...] | down [service...] | status | install [service...]
-# Services: redis kafka temporal (and bigquery, twilio-mock when their scripts exist).
+# Services: redis kafka temporal (and bigquery, twilio-mock, chromium when their scripts exist).
+# chromium is only installed (apt): the browser tests launch it themselves.
 # Everything installed or written goes under .stack/ (git-ignored); settings are in .env (git-ignored).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(redis kafka temporal bigquery twilio-mock)
+ALL=(redis kafka temporal bigquery twilio-mock chromium)
 available=()
 for s in "${ALL[@]}"; do
   f="$ROOT/stack/$s.sh"

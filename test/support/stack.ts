@@ -24,11 +24,14 @@ export function redisClient(db = 0): Redis {
   return redis;
 }
 
-/** Redis databases 1..15 are handed out to tests that need an isolated key space (each is flushed first). */
+/**
+ * Redis databases 1..15 are handed out to tests that need an isolated key space (each is flushed first). `db` picks
+ * one explicitly, e.g. a high number for a suite that may run next to others on one machine.
+ */
 let nextDb = 1;
-export async function isolatedRedis(): Promise<{ db: number; redis: Redis }> {
-  if (nextDb > 15) throw new Error('out of isolated Redis databases');
-  const db = nextDb++;
+export async function isolatedRedis(pick?: number): Promise<{ db: number; redis: Redis }> {
+  if (pick === undefined && nextDb > 15) throw new Error('out of isolated Redis databases');
+  const db = pick ?? nextDb++;
   const redis = redisClient(db);
   await redis.flushdb();
   return { db, redis };

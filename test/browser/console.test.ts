@@ -1,0 +1,339 @@
+// The analyst console end to end in real headless Chromium (Debian's chromium, driven by playwright-core) on the
+// real stack: payments on Kafka -> detector -> Redis pub/sub + stream -> console -> Socket.IO -> the page; the case
+// workflow on a real worker, decided from the case page through the workflow's update; roles enforced by the server.
+// Set CONSOLE_SCREENSHOT_DIR (e.g. docs) to save the dashboard and a case page as PNG.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { io as socketClient } from 'socket.io-client';
+import { repoRoot } from '../../common/env.ts';
+import { UserStore } from '../../console/users.ts';
+import { FraudStage, caseWorkflowId } from '../../workflows/messages.ts';
+import {
+  config, createTopics, isolatedRedis, nodeBin, produce, startService, uniqueId, waitFor, type RunningProcess,
+} from '../support/stack.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = process.env.CONSOLE_SCREENSHOT_DIR;
+const TEMPORAL_UI_PORT = process.env.TEMPORAL_UI_PORT ?? '8233';
+
+let connection: Connection;
+let client: Client;
+let browser: Browser;
+let redis: Redis;
+let db: number;
+let topic: string;
+let consoleProc: RunningProcess;
+let consolePort: number;
+let base: string;
+const running: RunningProcess[] = [];
+const caseIds: string[] = [];
+const contexts: BrowserContext[] = [];
+
+const tag = uniqueId('').slice(-6).toLowerCase();
+const users = {
+  analyst: { name: `ana-${tag}`, password: randomBytes(12).toString('base64url'), role: 'analyst' as const },
+  viewer: { name: `vic-${tag}`, password: randomBytes(12).toString('base64url'), role: 'viewer' as const },
+  ops: { name: `ops-${tag}`, password: randomBytes(12).toString('base64url'), role: 'ops' as const },
+};
+type TestUser = (typeof users)[keyof typeof users];
+
+const sessionSecret = randomBytes(32).toString('base64url');
+const consoleEnv = () => ({ REDIS_DB: String(db), CONSOLE_SESSION_SECRET: sessionSecret, LOG_LEVEL: 'warn' });
+
+async function startConsole(port?: number): Promise<RunningProcess> {
+  const p = await startService('console/main.ts', consoleEnv(), { portVar: 'CONSOLE_PORT', port });
+  running.push(p);
+  return p;
+}
+
+/** `alerts` velocity alerts for one account: bursts of 3 payments (the default threshold), one burst per alert. */
+function bursts(accountId: string, alerts: number, from = 0) {
+  const t0 = Date.now() - 5 * 60_000;
+  return Array.from({ length: alerts * 3 }, (_, i) => ({
+    key: accountId,
+    value: JSON.stringify({
+      transaction_id: `${accountId}-${from * 3 + i}`, sender_account_id: accountId, receiver_account_id: 'ACC_SHOP', amount: 49.5 + i,
+      currency: 'EUR', region: 'eu-west', timestamp: t0 + (from * 3 + i) * 1000,
+    }),
+  }));
+}
+
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  contexts.push(context);
+  return context.newPage();
+}
+
+async function signIn(page: Page, user: TestUser, next = '/'): Promise<void> {
+  await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+  await page.fill('input[name=username]', user.name);
+  await page.fill('input[name=password]', user.password);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
+  assert.equal(await page.locator('[data-testid=signed-in-user]').textContent(), user.name);
+}
+
+const stageOf = async (accountId: string) =>
+  (await client.workflow.getHandle(caseWorkflowId(accountId)).describe().catch(() => undefined))?.typedSearchAttributes.get(FraudStage);
+
+const alertRow = (page: Page, accountId: string) => page.locator(`#alerts tbody tr[data-account="${accountId}"]`);
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: bash stack/stack.sh install chromium (apt-get install -y chromium)`);
+  connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  client = new Client({ connection });
+  // A high database: the other suites count up from 1, and this one may run next to them on a shared machine.
+  ({ db, redis } = await isolatedRedis(13));
+  const store = new UserStore(redis);
+  await store.add(users.viewer.name, 'viewer', users.viewer.password);
+  await store.add(users.ops.name, 'ops', users.ops.password);
+  // The analyst through the user-management command, as an operator would.
+  const add = promisify(execFile)(nodeBin, [`${repoRoot}console/main.ts`, 'add-user', users.analyst.name, '--role', 'analyst', '--password-stdin'], {
+    env: { ...process.env, REDIS_DB: String(db) },
+  });
+  add.child.stdin!.end(`${users.analyst.password}\n`);
+  assert.match((await add).stdout, new RegExp(`created user ${users.analyst.name} \\(role analyst\\)`));
+
+  const topics = await createTopics(3);
+  topic = topics.topic;
+  const common = { REDIS_DB: String(db), TEMPORAL_TASK_QUEUE: uniqueId('console-cases-'), LOG_LEVEL: 'warn' };
+  running.push(await startService('workers/main.ts', common, { portVar: 'WORKER_HEALTH_PORT', healthTimeoutMs: 90_000 }));
+  running.push(await startService('detector/main.ts', {
+    ...common, PAYMENTS_TOPIC: topic, DLQ_TOPIC: topics.dlq, DETECTOR_GROUP_ID: uniqueId('g-'), CHECKPOINT_INTERVAL_MS: '200',
+  }, { portVar: 'DETECTOR_METRICS_PORT' }));
+  consoleProc = await startConsole();
+  consolePort = consoleProc.port;
+  base = `http://127.0.0.1:${consolePort}`;
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
+});
+
+after(async () => {
+  // The services' output, for when something failed (test-results/ is git-ignored).
+  const logs = `${repoRoot}test-results/console-browser`;
+  await mkdir(logs, { recursive: true });
+  for (const [i, p] of running.entries()) await writeFile(join(logs, `${i}-${p.proc.spawnargs.at(-1)!.split('/').slice(-2).join('-')}.log`), p.output());
+  for (const id of caseIds) await client?.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+  for (const p of running) await p.kill();
+  redis?.disconnect();
+  await connection?.close();
+});
+
+describe('analyst console in headless Chromium', { timeout: 300_000 }, () => {
+  it('when nobody is signed in, then pages redirect to sign-in, and forms, fragments and the socket are refused', async () => {
+    const res = await fetch(`${base}/`, { redirect: 'manual' });
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/login?next=%2F');
+    const casePage = await fetch(`${base}/cases/ACC_1`, { redirect: 'manual' });
+    assert.equal(casePage.status, 303);
+    assert.match(casePage.headers.get('location') ?? '', /^\/login\?next=%2Fcases%2FACC_1$/);
+    assert.equal((await fetch(`${base}/partials/reviews`)).status, 401);
+    const post = await fetch(`${base}/cases/ACC_1/review`, { method: 'POST', body: new URLSearchParams({ taskId: 't', decision: 'FALSE_POSITIVE' }), redirect: 'manual' });
+    assert.equal(post.status, 401);
+
+    const socket = socketClient(base, { transports: ['websocket'], reconnection: false });
+    const refused = await new Promise<string>((resolve) => {
+      socket.on('connect', () => resolve('connected'));
+      socket.on('connect_error', (err) => resolve(err.message));
+    });
+    socket.close();
+    assert.match(refused, /^unauthorized/);
+
+    const page = await newPage();
+    await page.goto(`${base}/`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    await page.fill('input[name=username]', users.analyst.name);
+    await page.fill('input[name=password]', 'not the password');
+    await page.click('button[type=submit]');
+    assert.equal(await page.locator('[data-testid=login-error]').textContent(), 'Wrong user name or password.');
+    assert.equal(await page.locator('#alerts').count(), 0, 'no account data before signing in');
+  });
+
+  let dashboard: Page;
+  const liveAccount = uniqueId('ACC_LIVE_');
+  const reviewAccount = uniqueId('ACC_REVIEW_');
+  const queuedAccount = uniqueId('ACC_QUEUED_');
+
+  it('when an analyst signs in, then an alert produced on Kafka appears live on the dashboard within a second', async () => {
+    caseIds.push(caseWorkflowId(liveAccount), caseWorkflowId(reviewAccount));
+    dashboard = await newPage();
+    await signIn(dashboard, users.analyst);
+    await dashboard.locator('#live-status[data-state=live]').waitFor({ timeout: 10_000 });
+
+    // Note when the row is inserted, in the page's clock (the same machine's clock as the detector's detected_at).
+    // (Not awaited here: `void`, or evaluate would wait for the promise.)
+    await dashboard.evaluate(`void (window.__shownAt = new Promise((resolve) => {
+      const tbody = document.querySelector('#alerts tbody');
+      const seen = () => tbody.querySelector('tr[data-account="${liveAccount}"]');
+      new MutationObserver((_, obs) => { if (seen()) { obs.disconnect(); resolve(Date.now()); } }).observe(tbody, { childList: true });
+    }))`);
+    await produce(topic, bursts(liveAccount, 1));
+    const json = await waitFor('the detector to write the alert', async () => (await redis.get(`fraud:alerts:sender:${liveAccount}`)) ?? undefined, 60_000);
+    const alert = JSON.parse(json) as { detected_at: string; velocity_count: number; region: string };
+    const shownAt = (await dashboard.evaluate('Promise.race([window.__shownAt, new Promise((r) => setTimeout(() => r(-1), 5000))])')) as number;
+    assert.notEqual(shownAt, -1, 'the alert never showed');
+    const delay = shownAt - Date.parse(alert.detected_at);
+    assert.ok(delay < 1000, `shown ${delay}ms after the detector wrote it`);
+    const cells = await alertRow(dashboard, liveAccount).locator('td').allTextContents();
+    assert.equal(cells[1], liveAccount);
+    assert.equal(cells[2], String(alert.velocity_count));
+    assert.match(cells[3]!, /^\d+\.\d\d EUR$/);
+    assert.equal(cells[4], 'eu-west');
+
+    // A case for the review tests: 4 alerts (> ESCALATION_REVIEW_AFTER = 3) open a manual review. Two more senders
+    // with one alert each, and a second account in review, so the queue has an order to keep.
+    const others = [uniqueId('ACC_'), uniqueId('ACC_')];
+    caseIds.push(...[...others, queuedAccount].map(caseWorkflowId));
+    await produce(topic, [...bursts(reviewAccount, 4), ...others.flatMap((a) => bursts(a, 1)), ...bursts(queuedAccount, 4)]);
+    await waitFor('MANUAL_REVIEW', async () => (await stageOf(reviewAccount)) === 'MANUAL_REVIEW', 60_000, 250);
+    await waitFor('MANUAL_REVIEW', async () => (await stageOf(queuedAccount)) === 'MANUAL_REVIEW', 60_000, 250);
+    for (const a of others) await alertRow(dashboard, a).waitFor();
+    await waitFor('4 alerts of the reviewed account', async () => (await alertRow(dashboard, reviewAccount).count()) >= 4);
+    assert.equal(await alertRow(dashboard, reviewAccount).count(), 4, 'each alert once');
+  });
+
+  it('when the console restarts, then the page reconnects by itself and backfills the alerts written meanwhile', async () => {
+    const missed = uniqueId('ACC_MISSED_');
+    caseIds.push(caseWorkflowId(missed));
+    await consoleProc.stop();
+    await dashboard.locator('#live-status[data-state=down]').waitFor({ timeout: 10_000 });
+    await produce(topic, bursts(missed, 1));
+    await waitFor('the alert in Redis', async () => (await redis.exists(`fraud:alerts:sender:${missed}`)) === 1, 30_000);
+    consoleProc = await startConsole(consolePort);
+    await dashboard.locator('#live-status[data-state=live]').waitFor({ timeout: 20_000 });
+    await alertRow(dashboard, missed).waitFor({ timeout: 5_000 });
+    assert.equal(await alertRow(dashboard, liveAccount).count(), 1, 'rows already shown stay once');
+  });
+
+  it('when the console loses its Redis subscription, then it re-subscribes and pages backfill what was not published to them', async () => {
+    const list = await redis.client('LIST') as string;
+    const line = list.split('\n').find((l) => l.includes(` name=fraud-console-alerts-${consoleProc.proc.pid} `));
+    assert.ok(line, 'the console subscriber connection');
+    const id = /\bid=(\d+)/.exec(line)![1]!;
+    await redis.client('KILL', 'ID', id);
+    // An alert that reached the stream while the console was not subscribed (never published to it).
+    const unseen = uniqueId('ACC_UNSEEN_');
+    const json = JSON.stringify({
+      alert_id: uniqueId('a-'), sender_account_id: unseen, velocity_count: 3, amount: 12.5, currency: 'EUR', region: 'eu-north',
+      alert_timestamp: new Date().toISOString(), detected_at: new Date().toISOString(),
+    });
+    await redis.xadd('fraud:alerts:stream', '*', 'alert', json, 'count', '1');
+    await alertRow(dashboard, unseen).waitFor({ timeout: 10_000 });
+  });
+
+  it('when the review queue lists the case, then it shows priority, age and SLA left, and the case page its timeline and Temporal link', async () => {
+    const queue = dashboard.locator('[data-testid=review-queue] tbody tr');
+    const row = dashboard.locator(`[data-testid=review-queue] tr[data-account="${reviewAccount}"]`);
+    await waitFor('both reviews in the queue', async () => {
+      await dashboard.reload();
+      const listed = await queue.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-account')));
+      return listed.includes(reviewAccount) && listed.includes(queuedAccount) ? listed : undefined;
+    }, 30_000, 1000);
+    // Both HIGH: the earlier deadline first.
+    const dues = await queue.evaluateAll((rows, ours) => rows.filter((r) => ours.includes(r.getAttribute('data-account') ?? ''))
+      .map((r) => r.lastElementChild?.getAttribute('title') ?? ''), [reviewAccount, queuedAccount]);
+    assert.equal(dues.length, 2);
+    assert.ok(dues[0]! <= dues[1]!, `ordered by deadline: ${dues.join(', ')}`);
+    const cells = await row.locator('td').allTextContents();
+    assert.deepEqual(cells.slice(0, 4), [reviewAccount, 'HIGH', 'MANUAL_REVIEW', '4']);
+    assert.match(cells[4]!, /^\d+m$/);
+    assert.match(cells[5]!, /^(3h5\dm|4h00m)$/);
+    await dashboard.locator('#live-status[data-state=live]').waitFor();
+    if (SCREENSHOTS) await dashboard.screenshot({ path: join(SCREENSHOTS, 'console-dashboard.png') });
+
+    await Promise.all([dashboard.waitForURL(`**/cases/${reviewAccount}`), row.locator('a').click()]);
+    assert.equal(await dashboard.locator('[data-testid=stage]').textContent(), 'MANUAL_REVIEW');
+    assert.equal(
+      await dashboard.locator('[data-testid=temporal-link]').getAttribute('href'),
+      `http://127.0.0.1:${TEMPORAL_UI_PORT}/namespaces/default/workflows/${caseWorkflowId(reviewAccount)}`,
+    );
+    const timeline = await dashboard.locator('[data-testid=timeline] li').allTextContents();
+    assert.equal(timeline.filter((t) => /detector\s+alert/.test(t)).length, 4);
+    assert.ok(timeline.some((t) => /system\s+stage\s+MONITORING -> MANUAL_REVIEW/.test(t)));
+  });
+
+  it('when a viewer opens the case, then there is no form, and a forged decision or clear is refused with 403', async () => {
+    const page = await newPage();
+    await signIn(page, users.viewer, `/cases/${reviewAccount}`);
+    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'MANUAL_REVIEW');
+    assert.equal(await page.locator('[data-testid=review-form]').count(), 0);
+    assert.equal(await page.locator('[data-testid=clear-form]').count(), 0);
+    assert.match((await page.locator('[data-testid=read-only]').textContent())!, /viewer/);
+
+    // Forged with a valid CSRF token of the viewer's own session: only the role stops it.
+    const csrf = (await page.locator('meta[name=csrf-token]').getAttribute('content'))!;
+    const taskId = (await client.workflow.getHandle(caseWorkflowId(reviewAccount)).query('caseState') as { review: { taskId: string } }).review.taskId;
+    const forged = await page.request.post(`${base}/cases/${reviewAccount}/review`, {
+      form: { _csrf: csrf, taskId, decision: 'FALSE_POSITIVE', note: 'forged' }, maxRedirects: 0,
+    });
+    assert.equal(forged.status(), 403);
+    assert.match(await forged.text(), /Your role \(viewer\) may not decide reviews/);
+    const clear = await page.request.post(`${base}/cases/${reviewAccount}/clear`, { form: { _csrf: csrf, reason: 'forged' }, maxRedirects: 0 });
+    assert.equal(clear.status(), 403);
+    // Without the token, even a role that may decide is refused.
+    const noToken = await dashboard.request.post(`${base}/cases/${reviewAccount}/review`, { form: { taskId, decision: 'FALSE_POSITIVE' }, maxRedirects: 0 });
+    assert.equal(noToken.status(), 403);
+    assert.equal(await stageOf(reviewAccount), 'MANUAL_REVIEW', 'nothing changed');
+  });
+
+  it('when an analyst completes the review on the case page, then the rejection or result shows, the stage changes and the trail says who', async () => {
+    const page = dashboard;
+    await page.reload();
+    const form = page.locator('[data-testid=review-form]');
+    // A stale form (another task id): the workflow's validator rejects it and the page says why.
+    await form.locator('input[name=taskId]').evaluate((el: { value: string }) => { el.value = 'review-stale'; });
+    await form.locator('input[value=CONFIRMED_FRAUD]').check();
+    await Promise.all([page.waitForURL(`**/cases/${reviewAccount}`), form.locator('button[type=submit]').click()]);
+    assert.match((await page.locator('[data-testid=flash]').textContent())!, /^Rejected by the case: unknown review task "review-stale"/);
+    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'MANUAL_REVIEW');
+
+    await form.locator('input[value=CONFIRMED_FRAUD]').check();
+    await form.locator('textarea[name=note]').fill('card testing');
+    await Promise.all([page.waitForURL(`**/cases/${reviewAccount}`), form.locator('button[type=submit]').click()]);
+    assert.match((await page.locator('[data-testid=flash]').textContent())!, new RegExp(`CONFIRMED_FRAUD by ${users.analyst.name}\\. The case is now BLOCKED\\.$`));
+    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'BLOCKED');
+    assert.equal(await form.count(), 0, 'a decided review has no form');
+    assert.match((await page.locator('[data-testid=decision]').textContent())!, new RegExp(`CONFIRMED_FRAUD by ${users.analyst.name}`));
+    const timeline = await page.locator('[data-testid=timeline] li').allTextContents();
+    assert.ok(timeline.some((t) => new RegExp(`analyst:${users.analyst.name}\\s+decision\\s+review .*CONFIRMED_FRAUD \\(card testing\\)`).test(t)));
+    assert.ok(timeline.some((t) => /BLOCK_CARD/.test(t)));
+    await waitFor('FraudStage BLOCKED', async () => (await stageOf(reviewAccount)) === 'BLOCKED', 20_000, 200);
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'console-case.png'), fullPage: true });
+  });
+
+  it('when ops clear an account from its case page, then the case closes and the trail records who', async () => {
+    const page = await newPage();
+    await signIn(page, users.ops, `/cases/${liveAccount}`);
+    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'MONITORING');
+    const form = page.locator('[data-testid=clear-form]');
+    await form.locator('input[name=reason]').fill('verified with the cardholder <img src=x onerror="document.title=1">');
+    await Promise.all([page.waitForURL(`**/cases/${liveAccount}`), form.locator('button[type=submit]').click()]);
+    assert.match((await page.locator('[data-testid=flash]').textContent())!, new RegExp(`clearAccount sent by ${users.ops.name}`));
+    await waitFor('CLEARED', async () => (await stageOf(liveAccount)) === 'CLEARED', 30_000, 200);
+    await page.reload();
+    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'CLEARED');
+    const timeline = await page.locator('[data-testid=timeline] li').allTextContents();
+    assert.ok(timeline.some((t) => new RegExp(`ops:${users.ops.name}\\s+cleared\\s+account cleared: verified with the cardholder <img src=x`).test(t)));
+    assert.equal(await page.locator('[data-testid=timeline] img').count(), 0, 'the reason is text, not markup');
+    assert.equal(await redis.sismember('fraud:alerts:accounts', liveAccount), 0);
+
+    // Signing out ends the session: the page, its socket and its cookie no longer reach account data.
+    await Promise.all([page.waitForURL('**/login'), page.click('header .who button')]);
+    const after = await page.request.get(`${base}/cases/${liveAccount}`, { maxRedirects: 0 });
+    assert.equal(after.status(), 303);
+  });
+});
