@@ -52,7 +52,10 @@ export interface ConsoleServer {
 
 const SESSION_COOKIE = 'fraudwatch.sid';
 const ACCOUNT_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
-const TEMPORAL_CALL_MS = 8_000;
+/** Deadline of the Temporal reads behind a page (the page shows the error instead of hanging when Temporal is down). */
+const TEMPORAL_READ_MS = 5_000;
+/** Deadline for a decision to pass the workflow's validator (a busy worker may take a while to pick it up). */
+const TEMPORAL_UPDATE_MS = 15_000;
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
 
 class HttpError extends Error {
@@ -203,7 +206,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
   });
 
   const loadReviews = (): Promise<OpenReview[] | { error: string }> =>
-    temporal.withDeadline(Date.now() + TEMPORAL_CALL_MS, () => openReviews(temporal)).catch((err: unknown) => ({ error: errorText(err) }));
+    temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => openReviews(temporal)).catch((err: unknown) => ({ error: errorText(err) }));
 
   app.get('/', async (req, res) => {
     const [reviews, flagged] = await Promise.all([loadReviews(), redis.scard('fraud:alerts:accounts').catch(() => undefined)]);
@@ -224,7 +227,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
     const [trail, latest, described] = await Promise.all([
       audit.forAccount(accountId),
       redis.get(`fraud:alerts:sender:${accountId}`),
-      temporal.withDeadline(Date.now() + TEMPORAL_CALL_MS, () => handle.describe()).then(
+      temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => handle.describe()).then(
         (d) => ({ workflow: { status: d.status.name, runId: d.runId } }),
         (err: unknown) => (err instanceof WorkflowNotFoundError ? {} : { error: errorText(err) }),
       ),
@@ -234,7 +237,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
     if ('workflow' in described) {
       view.workflow = described.workflow;
       try {
-        view.state = await temporal.withDeadline(Date.now() + TEMPORAL_CALL_MS, () => handle.query(caseStateQuery));
+        view.state = await temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => handle.query(caseStateQuery));
       } catch (err) {
         view.stateError = errorText(err);
       }
@@ -266,7 +269,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
     let flash: Flash;
     try {
       // Accepted means the workflow's validator passed; a rejection (unknown or decided task, closed case) throws here.
-      const update = await temporal.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
+      const update = await temporal.withDeadline(Date.now() + TEMPORAL_UPDATE_MS, () =>
         handle.startUpdate(completeReviewUpdate, { args: [request], waitForStage: WorkflowUpdateStage.ACCEPTED }),
       );
       try {
@@ -298,7 +301,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
     const form = clearForm.safeParse(req.body);
     if (!form.success) return flashAndBack(req, res, caseHref(accountId), { kind: 'error', text: `Not sent: ${form.error.issues.map((i) => i.message).join('; ')}` });
     try {
-      await temporal.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
+      await temporal.withDeadline(Date.now() + TEMPORAL_UPDATE_MS, () =>
         temporal.workflow.getHandle(caseWorkflowId(accountId)).signal(clearAccountSignal, { by: user.name, reason: form.data.reason }),
       );
       log.info({ user: user.name, accountId, reason: form.data.reason }, 'clearAccount sent');
