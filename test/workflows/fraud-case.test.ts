@@ -190,42 +190,49 @@ describe('fraud case workflow', { timeout: 120_000 }, () => {
     }));
 
   it('when the history grows past the limit, then the case continues as new with alerts, review, timer and dedupe intact', () =>
-    withCase({ policy: { historyLimit: 40, blockAfter: 1000, reviewSlaMs: 3600_000 }, record: 'continue-as-new' }, async (h, rec, acc) => {
-      await signalAlerts(h, acc, 1, 30);
-      const s = await settle(h, (x) => x.alertCount === 30 && x.stage === 'REQUIRE_3DS');
-      let latest = await env.client.workflow.getHandle(h.workflowId).describe();
-      for (let i = 0; i < 100 && latest.runId === h.firstExecutionRunId; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        latest = await env.client.workflow.getHandle(h.workflowId).describe();
-      }
-      assert.notEqual(latest.runId, h.firstExecutionRunId, 'expected the case to have continued as new');
-      assert.ok(latest.historyLength < 40, 'expected the case to have continued as new into a short history');
-      assert.equal(s.stage, 'REQUIRE_3DS');
+    withCase({ policy: { historyLimit: 20, blockAfter: 1000, reviewSlaMs: 3600_000 }, record: 'continue-as-new' }, async (h, rec, acc) => {
+      // Each step waits for the case to be quiet before the next message: Temporal's time-skipping test server can
+      // drop a signal that races a continue-as-new (the real server rejects the continue-as-new and redelivers).
       const current = env.client.workflow.getHandle(h.workflowId);
-      await signalAlerts(current, acc, 1, 30); // all duplicates
+      const alerts = Array.from({ length: 30 }, (_, i) => alert(acc, i + 1));
+      await h.signal(alertBatchSignal, alerts.slice(0, 15));
+      await quiet(current);
+      await current.signal(alertBatchSignal, alerts.slice(15));
+      const moved = await quiet(current);
+      assert.notEqual(moved.runId, h.firstExecutionRunId, 'expected the case to have continued as new');
+      const s = await current.query(caseStateQuery);
+      assert.equal(s.alertCount, 30);
+      assert.equal(s.stage, 'REQUIRE_3DS');
+
+      await current.signal(alertBatchSignal, alerts); // all duplicates
+      await quiet(current);
       const again = await current.query(caseStateQuery);
       assert.equal(again.alertCount, 30);
       assert.equal(again.review?.taskId, s.review?.taskId);
       assert.equal(again.caseId, s.caseId);
+
       await env.sleep('61 minutes'); // the SLA timer survives continue-as-new
-      const breached = await settle(current, (x) => x.review?.slaBreached === true);
+      await quiet(current);
+      const breached = await current.query(caseStateQuery);
+      assert.equal(breached.review?.slaBreached, true);
       assert.equal(breached.review?.priority, 'CRITICAL');
       assert.equal(rec.count('openReviewTask'), 2); // opened, then re-queued as CRITICAL
       assert.equal(rec.count('sendVerificationSms'), 1);
-      // The breach grew the history past the limit again: let that continue-as-new land before clearing. (The
-      // time-skipping test server can drop a signal that races a continue-as-new; the real server rejects the
-      // continue-as-new while a signal is buffered, and the worker handles the signal first.)
-      await waitForRun(current, (d) => d.historyLength < 40);
       await current.signal(clearAccountSignal);
       assert.equal((await current.result()).stage, 'CLEARED');
     }));
 });
 
-async function waitForRun(h: WorkflowHandle, pred: (d: Awaited<ReturnType<WorkflowHandle['describe']>>) => boolean) {
-  for (let i = 0; i < 100; i++) {
+/** Wait until the case's latest run is running with no pending workflow task and its history stops growing. */
+async function quiet(h: WorkflowHandle) {
+  let last = '';
+  for (let i = 0; i < 200; i++) {
     const d = await h.describe();
-    if (pred(d)) return d;
-    await new Promise((r) => setTimeout(r, 50));
+    const raw = d.raw.pendingWorkflowTask;
+    const shape = `${d.runId}/${d.historyLength}/${d.status.name}`;
+    if (d.status.name === 'RUNNING' && !raw && shape === last) return d;
+    last = shape;
+    await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('the run never reached the expected shape');
+  throw new Error('the case never went quiet');
 }
