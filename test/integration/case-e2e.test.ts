@@ -11,7 +11,7 @@ import { repoRoot } from '../../common/env.ts';
 import { FraudAlertCount, FraudStage, caseStateQuery, caseWorkflowId } from '../../workflows/messages.ts';
 import type { AuditEntry } from '../../activities/types.ts';
 import { countingProxy, type CountingProxy } from '../support/counting-proxy.ts';
-import { config, createTopics, isolatedRedis, produce, startService, uniqueId, waitFor, type RunningProcess } from '../support/stack.ts';
+import { config, createTopics, isolatedRedis, produce, stack, startService, uniqueId, waitFor, type RunningProcess } from '../support/stack.ts';
 
 const TWILIO_MOCK = `http://127.0.0.1:${process.env.TWILIO_MOCK_PORT ?? 4010}`;
 const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
@@ -173,6 +173,36 @@ describe('fraud case end to end', { timeout: 300_000 }, () => {
     assert.equal(await redis.xlen('fraud:issuer:notifications'), 1);
     assert.equal(await redis.hlen('fraud:issuer:blocks'), 1);
     await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
+    redis.disconnect();
+  });
+});
+
+describe('Temporal outage', { timeout: 240_000 }, () => {
+  it('when Temporal is down, then detection goes on and every alert reaches the case once Temporal is back', async () => {
+    const { db, redis } = await isolatedRedis();
+    const acc = uniqueId('ACC_DOWN_');
+    caseIds.push(caseWorkflowId(acc));
+    const p = await platform(db);
+    let worker = await p.startWorker();
+    await stack('down', 'temporal');
+    try {
+      await produce(p.topic, bursts(acc, 5));
+      // Detection does not wait for Temporal: all five alerts land in Redis while it is down.
+      await waitFor('five alerts in Redis', async () => (await redis.get(`fraud:count:sender:${acc}`)) === '5', 60_000, 200);
+      const pending = (await redis.xpending('fraud:alerts:stream', 'case-signaller')) as [number, ...unknown[]];
+      assert.ok(pending[0] + (await redis.xlen('fraud:alerts:stream')) > 0, 'the alerts wait in the stream');
+    } finally {
+      await stack('up', 'temporal');
+    }
+    await connection.close();
+    connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    client = new Client({ connection });
+    if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) worker = await p.startWorker();
+    const state = await waitFor('the case with all five alerts', async () => {
+      const s = await client.workflow.getHandle(caseWorkflowId(acc)).query(caseStateQuery).catch(() => undefined);
+      return s?.alertCount === 5 && s.stage === 'MANUAL_REVIEW' ? s : undefined;
+    }, 120_000, 500);
+    assert.equal(state.actions.filter((a) => a.action === 'MANUAL_REVIEW').length, 1);
     redis.disconnect();
   });
 });

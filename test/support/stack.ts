@@ -96,10 +96,16 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 /** Stop and start one service of the local stack (stack/stack.sh), as an outage would. */
-export async function restartService(name: 'redis' | 'kafka'): Promise<void> {
-  const run = promisify(execFile);
-  await run('bash', [`${repoRoot}stack/stack.sh`, 'down', name]);
-  await run('bash', [`${repoRoot}stack/stack.sh`, 'up', name]);
+export async function restartService(name: StackService): Promise<void> {
+  await stack('down', name);
+  await stack('up', name);
+}
+
+type StackService = 'redis' | 'kafka' | 'temporal';
+
+/** `bash stack/stack.sh up|down NAME`: for outage tests. */
+export async function stack(cmd: 'up' | 'down', name: StackService): Promise<void> {
+  await promisify(execFile)('bash', [`${repoRoot}stack/stack.sh`, cmd, name]);
 }
 
 export const nodeBin = `${repoRoot}node_modules/.bin/node`;
