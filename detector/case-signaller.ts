@@ -63,6 +63,8 @@ export class CaseSignaller {
       if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
     }
     this.running = true;
+    // Connect now rather than on the first alert (saves that alert ~100 ms); if Temporal is down, the loop retries.
+    this.connection.ensureConnected().catch((err: Error) => this.log.warn({ err: err.message }, 'Temporal not reachable yet; alerts wait in the stream'));
     this.loop = this.run();
   }
 
