@@ -35,6 +35,8 @@ export class CaseSignaller {
   private readonly client: Client;
   private readonly connection: Connection;
   private running = false;
+  /** Cuts a retry backoff short on stop. */
+  private readonly stopping = new AbortController();
   private loop?: Promise<void>;
   private readonly signalled: Counter;
   private readonly failures: Counter;
@@ -70,6 +72,7 @@ export class CaseSignaller {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping.abort();
     await this.loop;
     await this.connection.close().catch(() => undefined);
   }
@@ -93,7 +96,7 @@ export class CaseSignaller {
       } catch (err) {
         this.failures.inc();
         this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'alert delivery to Temporal failed; will retry');
-        await sleep(backoff);
+        await sleep(backoff, undefined, { signal: this.stopping.signal }).catch(() => undefined);
         backoff = Math.min(backoff * 2, 10_000);
       }
     }

@@ -18,6 +18,8 @@ export const detectorConfigSchema = z.object({
   CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
   KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
   KAFKA_SESSION_TIMEOUT_MS: intVar({ min: 6000, max: 300_000, default: 10_000 }),
+  /** Bytes fetched per partition per request: larger batches raise throughput and latency alike. */
+  KAFKA_MAX_BYTES_PER_PARTITION: intVar({ min: 64 * 1024, max: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
   DETECTOR_METRICS_HOST: strVar('127.0.0.1'),
   DETECTOR_METRICS_PORT: portVar(9464),
   LOG_LEVEL: logLevelVar(),

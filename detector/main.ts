@@ -24,6 +24,7 @@ const consumer = new KafkajsPaymentsConsumer({
   topic: config.PAYMENTS_TOPIC,
   partitionsConsumedConcurrently: config.KAFKA_PARTITIONS_CONCURRENCY,
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+  maxBytesPerPartition: config.KAFKA_MAX_BYTES_PER_PARTITION,
 });
 const store = new AlertStore(redis, {
   dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,
