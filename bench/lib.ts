@@ -1,6 +1,6 @@
 // Small helpers of the benchmark: child processes, /metrics scraping, CPU accounting from /proc, statistics.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -214,9 +214,9 @@ export interface DetectorProcess {
 
 const OUTPUT_CAP = 64 * 1024;
 
-export async function spawnDetector(env: Record<string, string>, opts: { cpuProfDir?: string } = {}): Promise<DetectorProcess> {
+export async function spawnDetector(env: Record<string, string>, opts: { cpuProfDir?: string; nodeArgs?: string[]; logFile?: string } = {}): Promise<DetectorProcess> {
   const port = await freePort();
-  const args = [...nodeFlags];
+  const args = [...nodeFlags, ...(opts.nodeArgs ?? [])];
   if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   args.push(`${repoRoot}detector/main.ts`);
   const childEnv: Record<string, string> = {};
@@ -225,7 +225,9 @@ export async function spawnDetector(env: Record<string, string>, opts: { cpuProf
   const spawnedAt = now();
   const proc = spawn(nodeBin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  const file = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
   const append = (d: Buffer) => {
+    file?.write(d);
     out += d.toString();
     if (out.length > OUTPUT_CAP) out = out.slice(-OUTPUT_CAP / 2);
   };

@@ -27,6 +27,18 @@ function kafkaVersion(): string {
   }
 }
 
+/** The code under test: HEAD and any uncommitted changes of the files the detector runs. */
+export function codeVersion(): { commit: string; uncommitted: string[] } {
+  const git = (...args: string[]) => execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).trim();
+  try {
+    const uncommitted = git('status', '--porcelain', '--', 'detector', 'common', 'traffic', 'workflows', 'workers', 'package-lock.json')
+      .split('\n').filter(Boolean).map((l) => l.slice(3));
+    return { commit: git('rev-parse', '--short', 'HEAD'), uncommitted };
+  } catch {
+    return { commit: 'unknown', uncommitted: [] };
+  }
+}
+
 export interface MachineInfo {
   nproc: number;
   cpuModel: string;

@@ -9,7 +9,8 @@
 //   npm run bench                        # defaults: --events 2000000 --senders 100000 --burst-share 0.01
 //   npm run bench -- --events 200000     # a quick try
 //   npm run bench -- --phases produce,detector --cpu-prof /tmp/detector-prof --no-readme --results-dir /tmp
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
@@ -22,7 +23,7 @@ import {
   byLabel, cpuMeter, log, mb, now, readPidFile, round, sleep, spawnDetector, summarise, total, trackEvents, waitHealthy, withTimeout,
   type CpuReport, type DetectorProcess, type ProgressSample,
 } from './lib.ts';
-import { machineInfo } from './machine.ts';
+import { codeVersion, machineInfo } from './machine.ts';
 import { benchKafka, connectProducer, produceBulk, produceLive, type LiveTrigger } from './produce.ts';
 import { formatProfile, summariseProfile } from './profile.ts';
 import { writeReadme } from './readme.ts';
@@ -66,6 +67,8 @@ const program = new Command('bench')
     if (!/^[A-Z0-9_]+=/.test(v)) throw new InvalidArgumentError('expected KEY=VALUE');
     return [...prev, v];
   }, [] as string[])
+  .option('--detector-node-args <flags>', 'extra Node.js flags for the detector, space-separated (e.g. "--trace-gc --max-semi-space-size=32")', (v: string) => v.split(/\s+/).filter(Boolean), [] as string[])
+  .option('--detector-log <file>', 'append everything the detectors print to this file')
   .option('--cpu-prof <dir>', 'run the throughput-phase detector with --cpu-prof into this directory and summarise it')
   .option('--redis-db <n>', 'Redis database used (flushed before and after)', num('--redis-db', 1, 15), 14)
   .option('--max-minutes <m>', 'hard bound on the whole run', num('--max-minutes', 1, 240), 40)
@@ -77,7 +80,7 @@ const program = new Command('bench')
 const opts = program.opts<{
   events: number; senders: number; burstShare: number; burstSize: number; malformedShare: number; partitions: number; seed: number;
   produceBatch: number; produceConcurrency: number; liveSeconds: number; liveRate?: number; liveBurstShare: number; extraRates: number[]; extraSeconds: number; extraBurstShare: number; rawRepeats: number;
-  memorySenders: number; phases: Phase[]; detectorEnv: string[]; cpuProf?: string; profileReport?: string; redisDb: number; maxMinutes: number;
+  memorySenders: number; phases: Phase[]; detectorEnv: string[]; detectorNodeArgs: string[]; detectorLog?: string; cpuProf?: string; profileReport?: string; redisDb: number; maxMinutes: number;
   resultsDir: string; readme: boolean;
 }>();
 const phases = new Set(opts.phases);
@@ -109,9 +112,48 @@ const resultsDir = resolve(opts.resultsDir);
 mkdirSync(resultsDir, { recursive: true });
 const reportPath = `${resultsDir}/detector-${stamp}${opts.cpuProf ? '-cpuprof' : ''}.json`;
 
+// One benchmark at a time on this machine: two runs would share Redis db 14 (each flushes it) and the CPUs.
+const lockPath = `${tmpdir()}/fraudwatch-bench.lock`;
+function takeLock(): void {
+  try {
+    writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
+    return;
+  } catch {
+    const holder = Number(readFileSync(lockPath, 'utf8').trim());
+    let alive = false;
+    try {
+      process.kill(holder, 0);
+      alive = holder !== process.pid;
+    } catch {
+      alive = false;
+    }
+    if (alive) {
+      process.stderr.write(`bench: another benchmark (pid ${holder}) is running (${lockPath}); try again when it is done\n`);
+      process.exit(75); // EX_TEMPFAIL
+    }
+    writeFileSync(lockPath, String(process.pid)); // stale lock
+  }
+}
+takeLock();
+process.on('exit', () => {
+  try {
+    if (readFileSync(lockPath, 'utf8').trim() === String(process.pid)) unlinkSync(lockPath);
+  } catch {
+    // already gone
+  }
+});
+
 const kafka = benchKafka(brokers, `bench-${id}`);
 const redis = new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: opts.redisDb, maxRetriesPerRequest: 3, lazyConnect: true });
 const subscriber = redis.duplicate();
+// Connection errors surface through the failing commands; log each client's first one instead of ioredis' default spam.
+for (const [name, client] of [['redis', redis], ['subscriber', subscriber]] as const) {
+  let logged = false;
+  client.on('error', (err: Error) => {
+    if (!logged) log(`${name}: ${err.message}`);
+    logged = true;
+  });
+}
 const detectors = new Set<DetectorProcess>();
 const topics: string[] = [];
 const groups: string[] = [];
@@ -136,6 +178,7 @@ const report: Record<string, any> = {
   status: 'running',
   options: { ...opts, phases: [...phases] },
   detectorEnv: { ...ruleEnv, REDIS_DB: String(opts.redisDb), LOG_LEVEL: 'warn' },
+  detectorNodeArgs: opts.detectorNodeArgs,
   phases: {} as Record<string, unknown>,
   observations: [] as string[],
   loadNotes: [] as Array<Record<string, unknown>>,
@@ -160,7 +203,13 @@ function cleanup(): Promise<void> {
           admin = kafka.admin();
           await withTimeout(admin.connect(), 15_000, 'admin connect');
         }
-        if (groups.length > 0) await withTimeout(admin.deleteGroups(groups), 15_000, 'delete groups').catch((e: Error) => log(`could not delete groups: ${e.message}`));
+        if (groups.length > 0) {
+          await withTimeout(admin.deleteGroups(groups), 15_000, 'delete groups').catch((e: Error & { groups?: Array<{ groupId: string; error?: Error }> }) => {
+            // Groups that never committed an offset are gone once empty: "not found" is fine.
+            const failed = (e.groups ?? []).filter((g) => g.error && !/not found/i.test(g.error.message)).map((g) => `${g.groupId}: ${g.error!.message}`);
+            if (failed.length > 0 || !e.groups) log(`could not delete consumer groups: ${e.message}${failed.length ? ` (${failed.join('; ')})` : ''}`);
+          });
+        }
         if (topics.length > 0) {
           await withTimeout(admin.deleteTopics({ topics, timeout: 15_000 }), 20_000, 'delete topics');
           log(`deleted topics ${topics.join(', ')}`);
@@ -237,18 +286,38 @@ async function startDetector(label: string, topic: string, dlq: string, cpuProfD
       LOG_LEVEL: 'warn',
       ...ruleEnv,
     },
-    cpuProfDir ? { cpuProfDir } : {},
+    { ...(cpuProfDir ? { cpuProfDir } : {}), nodeArgs: opts.detectorNodeArgs, ...(opts.detectorLog ? { logFile: opts.detectorLog } : {}) },
   );
   detectors.add(d);
   currentDetector = d;
   return d;
 }
 
-async function stopDetector(d: DetectorProcess): Promise<string> {
+/** Warnings and errors the detector logged (pino JSON lines at level >= 40), for the report. */
+function detectorProblems(d: DetectorProcess): { count: number; last: string[] } {
+  const lines = d.output().split('\n').filter((l) => /"level":(4|5|6)0/.test(l) || /^(Error|TypeError|node:)/.test(l));
+  return { count: lines.length, last: lines.slice(-10).map((l) => l.slice(0, 600)) };
+}
+
+async function stopDetector(d: DetectorProcess, phase: string): Promise<string> {
   const how = await d.stop(20_000);
   detectors.delete(d);
   if (currentDetector === d) currentDetector = null;
+  const problems = detectorProblems(d);
+  report.detectorLogs ??= {};
+  report.detectorLogs[phase] = { exit: how, ...problems };
+  if (problems.count > 0) note(`${phase}: the detector logged ${problems.count} warning/error line(s); see detectorLogs in the report`);
+  if (how !== 'exit 0') note(`${phase}: the detector did not exit cleanly on SIGTERM (${how})`);
   return how;
+}
+
+/** A key this run writes to its Redis db first: if it disappears, something else flushed the db during the run. */
+const sentinel = `bench:run:${id}`;
+async function checkSentinel(phase: string): Promise<void> {
+  if ((await redis.exists(sentinel)) === 0) {
+    note(`${phase}: Redis db ${opts.redisDb} was flushed by another process during this phase; the detector then loses its checkpoints (it treats the missing epoch as fencing) and its results are suspect`);
+    await redis.set(sentinel, '1');
+  }
 }
 
 function note(msg: string): void {
@@ -286,6 +355,25 @@ function histogramMean(m: Map<string, number>, name: string): { count: number; m
   return { count, meanMs: round((sum / Math.max(1, count)) * 1000, 2), sumSeconds: round(sum, 2), buckets: byLabel(m, `${name}_bucket`, 'le') };
 }
 
+/** GC time of the detector between two scrapes, by kind (prom-client's nodejs_gc_duration_seconds histogram). */
+function gcDelta(before: Map<string, number>, after: Map<string, number>): Record<string, { count: number; seconds: number; over100ms: number }> {
+  const name = 'detector_nodejs_gc_duration_seconds';
+  const out: Record<string, { count: number; seconds: number; over100ms: number }> = {};
+  const kindOf = (series: string) => /kind="([^"]+)"/.exec(series)?.[1] ?? '?';
+  for (const [series, v] of after) {
+    if (!series.startsWith(name)) continue;
+    const kind = kindOf(series);
+    const e = (out[kind] ??= { count: 0, seconds: 0, over100ms: 0 });
+    const d = v - (before.get(series) ?? 0);
+    if (series.startsWith(`${name}_count`)) {
+      e.count += d;
+      e.over100ms += d;
+    } else if (series.startsWith(`${name}_sum`)) e.seconds = round(e.seconds + d, 3);
+    else if (series.startsWith(`${name}_bucket`) && series.includes('le="0.1"')) e.over100ms -= d;
+  }
+  return out;
+}
+
 async function checkpointSenders(group: string, topic: string): Promise<number> {
   let n = 0;
   for (let p = 0; p < opts.partitions; p++) n += await redis.hlen(`fraud:detector:${group}:${topic}:${p}:state`);
@@ -298,6 +386,7 @@ async function measureLatency(detector: DetectorProcess, topic: string, label: s
   const prefix = `LIVE${index}_${id}_`;
   const triggers = new Map<string, LiveTrigger>(); // by triggering transaction id
   const latencies: number[] = [];
+  const sentAts: number[] = [];
   let unmatched = 0;
   let foreign = 0;
   let wrongTrigger = 0;
@@ -315,6 +404,7 @@ async function measureLatency(detector: DetectorProcess, topic: string, label: s
     }
     if (trigger.sender !== alert.sender_account_id) wrongTrigger++;
     latencies.push(at - trigger.sentAt);
+    sentAts.push(trigger.sentAt);
     triggers.delete(trigger.transactionId);
   };
   subscriber.on('pmessage', onMessage);
@@ -349,6 +439,24 @@ async function measureLatency(detector: DetectorProcess, topic: string, label: s
       after = await detector.metrics();
     }
     const lat = summarise(latencies);
+    // Where the slow alerts were: seconds into the run (clustered at the start = catching up; periodic = a stall).
+    const p99 = lat.p99Ms;
+    const phaseStart = sentAts.length > 0 ? sentAts.reduce((a, b) => Math.min(a, b)) : 0;
+    const wallStart = new Date(Date.now() - (now() - phaseStart)).toISOString();
+    const tail = latencies
+      .map((l, i) => [round((sentAts[i]! - phaseStart) / 1000, 2), round(l, 1)] as [number, number])
+      .filter(([, l]) => l >= p99)
+      .sort((a, b) => a[0] - b[0])
+      .slice(0, 60);
+    const delta = (name: string) => {
+      const b = histogramMean(before, name);
+      const a = histogramMean(after, name);
+      const count = a.count - b.count;
+      const buckets: Record<string, number> = {};
+      for (const [le, n] of Object.entries(a.buckets)) buckets[le] = n - (b.buckets[le] ?? 0);
+      return { count, meanMs: round(((a.sumSeconds - b.sumSeconds) / Math.max(1, count)) * 1000, 2), buckets };
+    };
+    const processed = total(after, 'detector_events_total') - eventsBefore;
     log(`  produced ${live.events} at ${live.achievedRate}/s (target ${rate}); ${latencies.length}/${expected} alerts: p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, p999 ${lat.p999Ms} ms, max ${lat.maxMs} ms`);
     if (triggers.size > 0) note(`${label}: ${triggers.size} of ${expected} expected alerts did not arrive within 20 s after the stream`);
     if (live.achievedRate < rate * 0.95) note(`${label}: the producer reached ${live.achievedRate}/s of the ${rate}/s target`);
@@ -362,9 +470,16 @@ async function measureLatency(detector: DetectorProcess, topic: string, label: s
       unmatchedAlerts: unmatched,
       alertsWithUnexpectedSender: wrongTrigger,
       foreignPublications: foreign,
-      detectorEventsProcessed: total(after, 'detector_events_total') - eventsBefore,
+      detectorEventsProcessed: processed,
       detectorAlertsWritten: total(after, 'detector_alerts_written_total') - alertsBefore,
       latency: lat,
+      /** Wall-clock time of the first alert-triggering send; slowestAtSeconds are offsets from it. */
+      firstTriggerAt: wallStart,
+      slowestAtSeconds: tail,
+      detectorBatches: delta('detector_batch_seconds'),
+      detectorCheckpoints: delta('detector_checkpoint_seconds'),
+      detectorCpuMicrosPerEvent: round(((c.processCores.detector ?? 0) * c.wallSeconds * 1e6) / Math.max(1, processed), 2),
+      detectorGc: gcDelta(before, after),
       cpu: c,
     };
   } finally {
@@ -381,8 +496,10 @@ async function main(): Promise<void> {
   await redis.connect();
   await subscriber.connect();
   report.machine = await machineInfo(redis);
+  report.code = codeVersion();
   log(`machine: ${report.machine.nproc} cpus (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, node ${report.machine.node}, kafka ${report.machine.kafka}, redis ${report.machine.redis}; load ${report.machine.loadavgAtStart.join(' ')}`);
   await redis.flushdb();
+  await redis.set(sentinel, '1');
   admin = kafka.admin();
   await admin.connect();
   producer = await connectProducer(kafka);
@@ -523,6 +640,7 @@ async function main(): Promise<void> {
         ? round(((kafkajsRaw.cpu.processCores.bench ?? 0) * kafkajsRaw.cpu.wallSeconds / kafkajsRaw.messages) / ((c.processCores.detector * c.wallSeconds) / produced.events), 3)
         : null,
       checkpoints,
+      gc: gcDelta(new Map(), m),
       rssBytesAtEnd: total(m, 'detector_process_resident_memory_bytes'),
       heapUsedBytesAtEnd: total(m, 'detector_nodejs_heap_size_used_bytes'),
       pollIntervalMs: 200,
@@ -534,6 +652,7 @@ async function main(): Promise<void> {
     log(`  alerts: ${alertsWritten} written, ${flagged} flagged accounts, ${streamLen} in stream, ${produced.expectedAlerts} expected; outcomes ${JSON.stringify(outcomes)}`);
     if (!d.alerts.ok) note(`alert count mismatch: expected ${produced.expectedAlerts}, metric ${alertsWritten}, Redis accounts ${flagged}, stream ${streamLen}`);
     if (d.ratioToKafkajsRaw !== null && d.ratioToKafkajsRaw < 0.8) note(`detector reaches ${d.ratioToKafkajsRaw} of the kafkajs raw consume ceiling (target >= 0.8)`);
+    await checkSentinel('detector');
     saveProgress();
   }
 
@@ -546,13 +665,14 @@ async function main(): Promise<void> {
     for (const rate of opts.extraRates) runs.push({ key: `latencyAt${rate}`, rate, seconds: opts.extraSeconds, burstShare: opts.extraBurstShare });
     for (const [i, run] of runs.entries()) {
       report.phases[run.key] = await measureLatency(detector, pair.topic, run.key, run.rate, run.seconds, run.burstShare, i);
+      await checkSentinel(run.key);
       saveProgress();
     }
   }
 
   // Stop the throughput detector (its CPU profile is written on exit).
   if (detector) {
-    const how = await stopDetector(detector);
+    const how = await stopDetector(detector, 'detector');
     log(`  detector stopped (${how})`);
     if (opts.cpuProf) {
       const files = readdirSync(opts.cpuProf).filter((f) => f.endsWith('.cpuprofile')).map((f) => `${opts.cpuProf}/${f}`).sort();
@@ -574,6 +694,7 @@ async function main(): Promise<void> {
     const memPair = await createTopicPair(`bench-senders-${id}`);
     log(`phase d: detector RSS with ${n} distinct senders`);
     await redis.flushdb();
+    await redis.set(sentinel, '1');
     const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
     const cpu = cpuMeter(watched);
     const d = await startDetector('memory', memPair.topic, memPair.dlq);
@@ -598,7 +719,7 @@ async function main(): Promise<void> {
     const heapUsed = total(m1, 'detector_nodejs_heap_size_used_bytes');
     const outcomes = byLabel(m1, 'detector_events_total', 'outcome');
     const group = `bench-memory-${id}`;
-    const how = await stopDetector(d); // the final checkpoint holds every sender still in the window
+    const how = await stopDetector(d, 'memory'); // the final checkpoint holds every sender still in the window
     const inCheckpoint = await checkpointSenders(group, memPair.topic);
     const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
     report.phases.memory = {
@@ -623,6 +744,7 @@ async function main(): Promise<void> {
     log(`  RSS ${r.after.rssMB} MB (baseline ${r.baseline.rssMB} MB, peak ${r.after.vmHwmMB} MB): ${r.rssBytesPerSender} B/sender total, ${r.rssDeltaBytesPerSender} B/sender above baseline; heap +${r.heapDeltaBytesPerSender} B/sender; ${inCheckpoint} senders in the final checkpoint`);
     if ((outcomes.late ?? 0) > 0 || (outcomes.alert ?? 0) > 0) note(`memory phase: unexpected outcomes ${JSON.stringify(outcomes)}`);
     if (inCheckpoint !== n) note(`memory phase: the final checkpoint holds ${inCheckpoint} senders, expected ${n}`);
+    await checkSentinel('memory');
     saveProgress();
   }
   report.durationSeconds = round((now() - t0) / 1000, 1);
