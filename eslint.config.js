@@ -42,7 +42,7 @@ const workflowForbiddenLocal = [
 ];
 
 export default defineConfig([
-  globalIgnores(['**/node_modules/', '.stack/', 'bench/results/', 'test-results/', 'coverage/']),
+  globalIgnores(['**/node_modules/', '.stack/', 'bench/results/', 'test-results/', 'coverage/', 'test/support/serial-runner.cjs']),
 
   js.configs.recommended,
 
@@ -68,9 +68,9 @@ export default defineConfig([
       '@typescript-eslint/no-floating-promises': [
         'error',
         {
-          // node:test's describe/it/before/... return promises that the runner itself tracks.
+          // jest's describe/it/beforeAll/... take async functions whose promises the runner itself awaits.
           allowForKnownSafeCalls: [
-            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+            { from: 'package', package: '@jest/globals', name: ['describe', 'it', 'test', 'beforeAll', 'afterAll', 'beforeEach', 'afterEach'] },
           ],
         },
       ],

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -86,7 +86,7 @@ const stageOf = async (accountId: string) =>
 
 const alertRow = (page: Page, accountId: string) => page.locator(`#alerts tbody tr[data-account="${accountId}"]`);
 
-before(async () => {
+beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: bash stack/stack.sh install chromium (apt-get install -y chromium)`);
   connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   client = new Client({ connection });
@@ -120,7 +120,7 @@ before(async () => {
   if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
 });
 
-after(async () => {
+afterAll(async () => {
   // The services' output, for when something failed (test-results/ is git-ignored).
   const logs = `${repoRoot}test-results/console-browser`;
   await mkdir(logs, { recursive: true });
@@ -133,7 +133,7 @@ after(async () => {
   await connection?.close();
 });
 
-describe('analyst console in headless Chromium', { timeout: 300_000 }, () => {
+describe('analyst console in headless Chromium', () => {
   it('when nobody is signed in, then pages redirect to sign-in, and forms, fragments and the socket are refused', async () => {
     const res = await fetch(`${base}/`, { redirect: 'manual' });
     assert.equal(res.status, 303);

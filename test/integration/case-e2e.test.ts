@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { repoRoot } from '../../common/env.ts';
@@ -21,13 +21,13 @@ let client: Client;
 let proxy: CountingProxy;
 const running: RunningProcess[] = [];
 
-before(async () => {
+beforeAll(async () => {
   connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   client = new Client({ connection });
   proxy = await countingProxy(TWILIO_MOCK);
 });
 const caseIds: string[] = [];
-after(async () => {
+afterAll(async () => {
   // Leave no test case running on the shared dev server.
   for (const id of caseIds) await client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
   for (const p of running) await p.kill();
@@ -89,7 +89,7 @@ function checkExactlyOnce(entries: AuditEntry[]) {
   assert.deepEqual(stages, ['MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED']);
 }
 
-describe('fraud case end to end', { timeout: 300_000 }, () => {
+describe('fraud case end to end', () => {
   it('when an account keeps bursting, then review, SMS and block happen once each, FraudStage follows and the audit log has every step', async () => {
     const { db, redis } = await isolatedRedis();
     const acc = uniqueId('ACC_E2E_');
@@ -177,7 +177,7 @@ describe('fraud case end to end', { timeout: 300_000 }, () => {
   });
 });
 
-describe('Temporal outage', { timeout: 240_000 }, () => {
+describe('Temporal outage', () => {
   it('when Temporal is down, then detection goes on and every alert reaches the case once Temporal is back', async () => {
     const { db, redis } = await isolatedRedis();
     const acc = uniqueId('ACC_DOWN_');
@@ -207,7 +207,7 @@ describe('Temporal outage', { timeout: 240_000 }, () => {
   });
 });
 
-describe('the analysts\' CLI on a live case', { timeout: 180_000 }, () => {
+describe('the analysts\' CLI on a live case', () => {
   it('when an analyst lists, rejects and completes a review from the CLI, then the case follows and the trail says who', async () => {
     const { db, redis } = await isolatedRedis();
     const acc = uniqueId('ACC_CLI_');

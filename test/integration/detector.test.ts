@@ -1,6 +1,6 @@
 // The detector against the real broker and Redis: alert keys, replay, dead letters, crashes, scaling out.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { paymentStream } from '../../traffic/generator.ts';
 import {
@@ -36,9 +36,9 @@ async function metric(port: number, name: string): Promise<number> {
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
-describe('detector on Kafka and Redis', { timeout: 240_000 }, () => {
+describe('detector on Kafka and Redis', () => {
   const running: RunningProcess[] = [];
-  after(async () => {
+  afterAll(async () => {
     for (const p of running) await p.kill();
   });
   const start = async (env: Record<string, string>) => {
@@ -156,7 +156,7 @@ describe('detector on Kafka and Redis', { timeout: 240_000 }, () => {
     const prefix = uniqueId('K');
     const events = [...paymentStream({ events: 60_000, senders: 5_000, burstShare: 0.03, burstSize: 5, accountPrefix: prefix, seed: 11, startTime: T, spanMs: 25 * 60_000 })];
 
-    before(async () => {
+    beforeAll(async () => {
       ({ topic, dlq } = await createTopics(6));
       await produce(topic, events);
       // Each burst is 5 payments of a fresh sender within seconds: with threshold 3 that is exactly one alert.

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { AuditLog } from '../../activities/audit-log.ts';
@@ -104,7 +104,7 @@ async function dropDataset(sink: BigQuerySink) {
   await sink.bigquery.dataset(sink.destination.split('.')[1]!).delete({ force: true }).catch(() => undefined);
 }
 
-describe('exports to the BigQuery emulator', { timeout: 120_000 }, () => {
+describe('exports to the BigQuery emulator', () => {
   let redis: Redis;
   let audit: AuditLog;
   let sink: BigQuerySink;
@@ -112,13 +112,13 @@ describe('exports to the BigQuery emulator', { timeout: 120_000 }, () => {
   const windows = recentWindows(3);
   const [w1, w2, w3] = windows as [ExportWindow, ExportWindow, ExportWindow];
 
-  before(async () => {
+  beforeAll(async () => {
     ({ redis } = await isolatedRedis());
     audit = new AuditLog(redis);
     await audit.append(auditEntries(windows, prefix));
     sink = new BigQuerySink({ ...BQ, dataset: uniqueId('it_export_') });
   });
-  after(async () => {
+  afterAll(async () => {
     if (sink) await dropDataset(sink);
     redis?.disconnect();
   });
@@ -193,7 +193,7 @@ describe('exports to the BigQuery emulator', { timeout: 120_000 }, () => {
   });
 });
 
-describe('exports to NDJSON files', { timeout: 60_000 }, () => {
+describe('exports to NDJSON files', () => {
   let redis: Redis;
   let audit: AuditLog;
   let dir: string;
@@ -201,13 +201,13 @@ describe('exports to NDJSON files', { timeout: 60_000 }, () => {
   const windows = recentWindows(2);
   const [w1, w2] = windows as [ExportWindow, ExportWindow];
 
-  before(async () => {
+  beforeAll(async () => {
     ({ redis } = await isolatedRedis());
     audit = new AuditLog(redis);
     await audit.append(auditEntries(windows, prefix));
     dir = await mkdtemp(join(tmpdir(), 'fraud-exports-'));
   });
-  after(async () => {
+  afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
     redis?.disconnect();
   });
@@ -265,7 +265,7 @@ describe('exports to NDJSON files', { timeout: 60_000 }, () => {
   });
 });
 
-describe('the export Schedule on the dev server, with a worker and the CLI', { timeout: 300_000 }, () => {
+describe('the export Schedule on the dev server, with a worker and the CLI', () => {
   let connection: Connection;
   let client: Client;
   let redis: Redis;
@@ -307,14 +307,14 @@ describe('the export Schedule on the dev server, with a worker and the CLI', { t
     }
   };
 
-  before(async () => {
+  beforeAll(async () => {
     connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
     client = new Client({ connection });
     ({ db, redis } = await isolatedRedis());
     await new AuditLog(redis).append(auditEntries(windows, prefix));
     sink = new BigQuerySink({ ...BQ, dataset: uniqueId('it_export_sched_') });
   });
-  after(async () => {
+  afterAll(async () => {
     for (const p of running) await p.kill();
     await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
     await connection?.close();

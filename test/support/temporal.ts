@@ -3,30 +3,41 @@
 import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { SearchAttributeType } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
 import type { CaseActivities } from '../../activities/types.ts';
 import { repoRoot } from '../../common/env.ts';
+import { CUSTOM_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 
-let runtimeInstalled = false;
+/** The operator API's type of each search attribute type. */
+const INDEXED_TYPES: Record<SearchAttributeType, proto.temporal.api.enums.v1.IndexedValueType> = {
+  [SearchAttributeType.TEXT]: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  [SearchAttributeType.KEYWORD]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  [SearchAttributeType.INT]: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  [SearchAttributeType.DOUBLE]: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  [SearchAttributeType.BOOL]: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  [SearchAttributeType.DATETIME]: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  [SearchAttributeType.KEYWORD_LIST]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+};
 
-export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    runtimeInstalled = true;
-  }
-  const path = process.env.TEMPORAL_TEST_SERVER_PATH ?? `${repoRoot}.stack/venv/bin/temporal-test-server`;
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
-  // The platform's custom search attributes, as the dev server registers them (stack/temporal.sh).
+/** Register search attributes on a test server through the operator API. */
+export async function registerSearchAttributes(env: TestWorkflowEnvironment, keys: ReadonlyArray<{ name: string; type: SearchAttributeType }>): Promise<void> {
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
-    searchAttributes: {
-      FraudStage: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-      FraudAccountId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-      FraudAlertCount: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    },
+    searchAttributes: Object.fromEntries(keys.map((k) => [k.name, INDEXED_TYPES[k.type]])),
   });
+}
+
+/**
+ * The time-skipping test server with the platform's search attributes registered (the list every server gets).
+ * Temporal's runtime is installed by test/support/temporal-runtime.ts, a setup file of the workflows project.
+ */
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const path = process.env.TEMPORAL_TEST_SERVER_PATH ?? `${repoRoot}.stack/venv/bin/temporal-test-server`;
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  await registerSearchAttributes(env, CUSTOM_SEARCH_ATTRIBUTES);
   return env;
 }
 

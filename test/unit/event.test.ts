@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { parsePaymentEvent } from '../../detector/event.ts';
 
 const now = Date.parse('2026-06-01T12:00:00Z');

@@ -1,6 +1,6 @@
 // Export windows and rows: the pure parts of the scheduled export.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { buildWindowRows } from '../../activities/export.ts';
 import type { AuditEntry } from '../../activities/types.ts';
 import { parseConfig } from '../../common/env.ts';

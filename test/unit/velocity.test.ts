@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import type { PaymentEvent } from '../../detector/event.ts';
 import { PartitionVelocityState, alertIdFor, type Outcome } from '../../detector/velocity.ts';
 

@@ -1,34 +1,25 @@
 // The export workflow on Temporal's time-skipping test server, with a fake export activity: which window a run
 // exports, the ExportWindowStart search attribute, retries of a failing window, and refusing a run with no window.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ExportActivities } from '../../activities/export.ts';
 import { exportWindowWorkflow } from '../../workflows/export.ts';
 import { ExportWindowStart, TemporalScheduledStartTime, type ExportResult, type ExportWindow } from '../../workflows/export-window.ts';
 import { uniqueId } from '../support/stack.ts';
-import { timeSkippingEnv, workflowsPath } from '../support/temporal.ts';
-
-const { IndexedValueType } = proto.temporal.api.enums.v1;
+import { registerSearchAttributes, timeSkippingEnv, workflowsPath } from '../support/temporal.ts';
 
 let env: TestWorkflowEnvironment;
-before(async () => {
+beforeAll(async () => {
   env = await timeSkippingEnv();
-  // As stack/temporal.sh registers it on the dev server. TemporalScheduledStartTime is the server's own on a real
-  // server; the test server needs it registered so a test can set it the way a Schedule would.
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: {
-      ExportWindowStart: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-      TemporalScheduledStartTime: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    },
-  });
+  // TemporalScheduledStartTime is the server's own on a real server; the test server needs it registered so a test
+  // can set it the way a Schedule would.
+  await registerSearchAttributes(env, [TemporalScheduledStartTime]);
 });
-after(async () => {
+afterAll(async () => {
   await env?.teardown();
 });
 
@@ -53,7 +44,7 @@ async function withWorker<T>(activities: ExportActivities, body: (taskQueue: str
   return worker.runUntil(body(taskQueue));
 }
 
-describe('export workflow', { timeout: 120_000 }, () => {
+describe('export workflow', () => {
   it('when a window is given, then exactly that window is exported and the run is tagged with ExportWindowStart', async () => {
     const fake = fakeExport();
     await withWorker(fake.activities, async (taskQueue) => {

@@ -1,7 +1,7 @@
 // The case workflow's logic on Temporal's time-skipping test server, with recording fake activities.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
@@ -15,10 +15,10 @@ import { uniqueId } from '../support/stack.ts';
 import { makeWorker, recordingActivities, timeSkippingEnv } from '../support/temporal.ts';
 
 let env: TestWorkflowEnvironment;
-before(async () => {
+beforeAll(async () => {
   env = await timeSkippingEnv();
 });
-after(async () => {
+afterAll(async () => {
   await env?.teardown();
 });
 
@@ -60,7 +60,7 @@ const settle = async (h: WorkflowHandle, pred: (s: CaseState) => boolean): Promi
   throw new Error(`case never settled: ${JSON.stringify(await h.query(caseStateQuery))}`);
 };
 
-describe('fraud case workflow', { timeout: 120_000 }, () => {
+describe('fraud case workflow', () => {
   it('when alerts climb past 3, 5 and 10, then review, SMS and block each happen exactly once, in order', () =>
     withCase({ record: 'ladder' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 3);

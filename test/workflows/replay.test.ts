@@ -3,7 +3,7 @@
 // Re-record after a deliberate, versioned change: RECORD_HISTORIES=1 ./dev test test/workflows/fraud-case.test.ts
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
 import { repoRoot } from '../../common/env.ts';
 import { workflowsPath } from '../support/temporal.ts';
@@ -11,7 +11,7 @@ import { workflowsPath } from '../support/temporal.ts';
 const dir = `${repoRoot}test/fixtures/histories/`;
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-describe('workflow replay', { timeout: 120_000 }, () => {
+describe('workflow replay', () => {
   it('when the recorded histories are replayed on the current code, then every one is deterministic', async () => {
     assert.ok(files.length >= 4, `expected recorded histories in ${dir}`);
     const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(readFileSync(dir + f, 'utf8')) as object }));

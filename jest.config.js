@@ -1,0 +1,38 @@
+// jest 30 over the ESM TypeScript sources as they are: @swc/jest only strips types (imports keep their .ts
+// extensions, modules stay ESM), and Node runs them as ES modules (--experimental-vm-modules, set by
+// scripts/test.sh). `./dev test` runs every project; `./dev test FILES` a subset.
+//
+// Projects: `unit` holds pure logic and runs in parallel workers; `workflows` (Temporal's time-skipping server and
+// native runtime), `integration` and `browser` (the shared local stack) run one file at a time, in band, through
+// test/support/serial-runner.cjs.
+
+/** @type {import('jest').Config['transform']} */
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'es6' }, sourceMaps: 'inline' }],
+};
+
+const common = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform,
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json', 'node'],
+};
+
+const serial = { ...common, runner: '<rootDir>/test/support/serial-runner.cjs' };
+
+/** @type {import('jest').Config} */
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...serial, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'], testTimeout: 120_000,
+      setupFiles: ['<rootDir>/test/support/temporal-runtime.ts'],
+    },
+    { ...serial, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], testTimeout: 300_000 },
+    { ...serial, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'], testTimeout: 300_000 },
+  ],
+  // Coverage of the pure modules (`./dev test --coverage`, or npm run test:unit -- --coverage).
+  collectCoverageFrom: ['contracts/**/*.ts', 'detector/event.ts', 'detector/velocity.ts', 'workflows/export-window.ts', 'activities/export.ts'],
+  coverageProvider: 'v8',
+  coverageDirectory: '<rootDir>/coverage',
+};
