@@ -1,6 +1,7 @@
 # One image for every Node process of the platform (detector, worker, console); docker-compose.yml picks the
 # entry point. Node 24 runs the TypeScript sources directly (type stripping): there is no build step.
-FROM node:24-slim
+# The Node release node_modules/.bin/node runs for ./dev (the `node` package in package-lock.json): bump together.
+FROM node:24.21.0-slim
 
 WORKDIR /app
 

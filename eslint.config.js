@@ -41,6 +41,24 @@ const workflowForbiddenLocal = [
   '**/common/logger.ts',
 ];
 
+// ---- Import layout ------------------------------------------------------------------------------------------------
+const PROCESS_FOLDERS = ['detector', 'workflows', 'activities', 'workers', 'cli', 'console', 'traffic', 'bench'];
+const LAYOUT_MESSAGE = 'import contracts/ and common/ (or move the shared piece there), not a sibling process folder';
+const zone = (target, from, message = LAYOUT_MESSAGE) => ({ target: `./${target}`, from: from.map((f) => `./${f}`), message });
+const importZones = [
+  zone('contracts', ['common', 'harness', 'test', 'scripts', ...PROCESS_FOLDERS], 'contracts/ are workflow-safe and self-contained: import only other contracts'),
+  zone('common', ['harness', 'test', 'scripts', ...PROCESS_FOLDERS], 'common/ serves every process: import only contracts/ from the project'),
+  zone('workflows', ['common', 'harness', 'test', ...PROCESS_FOLDERS.filter((f) => f !== 'workflows')], 'workflows run in the sandbox: import only contracts/'),
+  // The worker's composition root hosts activities/ and workflows/.
+  zone('workers', ['harness', 'test', ...PROCESS_FOLDERS.filter((f) => !['workers', 'activities', 'workflows'].includes(f))]),
+  ...PROCESS_FOLDERS.filter((f) => !['workflows', 'workers'].includes(f)).map((f) =>
+    // Benchmarks start the platform through the same harness as the tests.
+    zone(f, [...(f === 'bench' ? [] : ['harness']), 'test', ...PROCESS_FOLDERS.filter((g) => g !== f)]),
+  ),
+  zone('harness', ['test', ...PROCESS_FOLDERS], 'harness/ starts processes by path; import contracts/ and common/ only'),
+  zone('scripts', ['harness', 'test', ...PROCESS_FOLDERS]),
+];
+
 export default defineConfig([
   globalIgnores(['**/node_modules/', '.stack/', 'bench/results/', 'test-results/', 'coverage/', 'test/support/serial-runner.cjs']),
 
@@ -88,6 +106,12 @@ export default defineConfig([
 
       // Runtime import cycles (type-only imports are ignored: they are erased).
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
+
+      // Folders import the way the layout says (README, "Layout"): contracts/ imports nothing of ours; common/ only
+      // contracts/; a process folder contracts/ and common/, never a sibling process folder. The worker (workers/)
+      // composes the activities and workflows it hosts; tests may reach everything; harness/ serves tests and
+      // benchmarks and starts processes by path, not by import.
+      'import-x/no-restricted-paths': ['error', { zones: importZones }],
 
       '@typescript-eslint/no-unused-vars': [
         'error',

@@ -23,16 +23,18 @@ const serial = { ...common, runner: '<rootDir>/test/support/serial-runner.cjs' }
 /** @type {import('jest').Config} */
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/support/unit-timeout.ts'] },
     {
-      ...serial, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'], testTimeout: 120_000,
+      ...serial, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
       setupFiles: ['<rootDir>/test/support/temporal-runtime.ts'],
     },
-    { ...serial, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], testTimeout: 300_000 },
-    { ...serial, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'], testTimeout: 300_000 },
+    { ...serial, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    { ...serial, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'] },
   ],
+  // Tests and hooks on the stack wait for real services (a worker SIGKILLed and restarted, an outage ridden out).
+  testTimeout: 300_000,
   // Coverage of the pure modules (`./dev test --coverage`, or npm run test:unit -- --coverage).
-  collectCoverageFrom: ['contracts/**/*.ts', 'detector/event.ts', 'detector/velocity.ts', 'workflows/export-window.ts', 'activities/export.ts'],
+  collectCoverageFrom: ['contracts/**/*.ts', 'detector/event.ts', 'detector/velocity.ts', 'activities/export.ts'],
   coverageProvider: 'v8',
   coverageDirectory: '<rootDir>/coverage',
 };

@@ -1,11 +1,13 @@
 // The export activity: reads one window of the audit log and hands its rows to a sink (BigQuery, or NDJSON files),
 // which replaces whatever that window held before. The rows are a pure function of the audit entries whose `at`
 // lies in [windowStart, windowEnd), plus the run's sync time, so retries, re-runs and backfills write the same rows.
-import { Context } from '@temporalio/activity';
-import type { ExportResult, ExportWindow } from '../workflows/export-window.ts';
-import type { AlertSignal } from '../workflows/messages.ts';
-import type { AuditLog } from './audit-log.ts';
-import type { AuditEntry } from './types.ts';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { ExportResult, ExportWindow } from '../contracts/export.ts';
+import type { AlertSignal } from '../contracts/alert.ts';
+import type { AuditLog } from '../common/audit-log.ts';
+import type { ExportActivities } from '../contracts/activities.ts';
+import { FailureType } from '../contracts/failures.ts';
+import type { AuditEntry } from '../contracts/audit.ts';
 
 /** Per sender and window: the reference guide's hourly summary (`alert_count_1h`, `peak_velocity`, `sync_time`). */
 export interface SenderSummaryRow {
@@ -114,12 +116,15 @@ export interface ExportDeps {
   now?: () => Date;
 }
 
-export function createExportActivities({ audit, sink, now = () => new Date() }: ExportDeps) {
+export function createExportActivities({ audit, sink, now = () => new Date() }: ExportDeps): ExportActivities {
   return {
     async exportWindow(window: ExportWindow): Promise<ExportResult> {
       const start = new Date(window.windowStart);
       const end = new Date(window.windowEnd);
-      if (!(start.getTime() < end.getTime())) throw new Error(`empty or inverted window ${window.windowStart} .. ${window.windowEnd}`);
+      if (!(start.getTime() < end.getTime())) {
+        // Retrying cannot make the window valid: fail the run at once.
+        throw ApplicationFailure.nonRetryable(`empty or inverted window ${window.windowStart} .. ${window.windowEnd}`, FailureType.InvalidExportWindow);
+      }
       // Heartbeats let Temporal notice a dead worker within the heartbeat timeout instead of the whole attempt's.
       const ctx = activityContext();
       const beat = ctx ? setInterval(() => ctx.heartbeat(), 5_000) : undefined;
@@ -138,7 +143,6 @@ export function createExportActivities({ audit, sink, now = () => new Date() }: 
   };
 }
 
-export type ExportActivities = ReturnType<typeof createExportActivities>;
 
 /** The activity context when running as an activity; undefined when called directly (tests, scripts). */
 function activityContext(): Context | undefined {

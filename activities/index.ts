@@ -3,23 +3,12 @@
 // effect happens once.
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Redis } from 'ioredis';
-import { keys as alertKeys } from '../detector/alert-store.ts';
-import type { AuditLog } from './audit-log.ts';
+import type { AuditLog } from '../common/audit-log.ts';
+import type { CaseActivities } from '../contracts/activities.ts';
+import { FailureType } from '../contracts/failures.ts';
+import { alertKeys, caseKeys } from '../contracts/redis-keys.ts';
 import type { IssuerAdapter } from './issuer.ts';
 import { maskPhone, sendOnce, type SmsTransport } from './sms.ts';
-import type { CaseActivities } from './types.ts';
-
-export const FailureTypes = {
-  noPhoneOnFile: 'NoPhoneOnFile',
-  smsRejected: 'SmsRejected',
-} as const;
-
-export const caseKeys = {
-  /** Cardholder directory: hash with `phone` (E.164) and `card_id`. */
-  cardholder: (accountId: string) => `fraud:cardholder:${accountId}`,
-  reviewQueue: 'fraud:reviews:open',
-  review: (taskId: string) => `fraud:review:${taskId}`,
-};
 
 export interface ActivityDeps {
   redis: Redis;
@@ -36,24 +25,18 @@ export function createActivities({ redis, audit, sms, issuer }: ActivityDeps): C
       await audit.append(entries);
     },
 
-    async openReviewTask({ caseId, accountId, taskId, priority, dueAt, alertCount }) {
-      // Queue order: CRITICAL before HIGH, then by due time.
-      const score = (priority === 'CRITICAL' ? 0 : 1e13) + Date.parse(dueAt);
-      await redis
-        .multi()
-        .set(caseKeys.review(taskId), JSON.stringify({ taskId, caseId, accountId, priority, dueAt, alertCount, openedAt: new Date().toISOString() }))
-        .zadd(caseKeys.reviewQueue, score, taskId)
-        .exec();
-      return `review task ${taskId} queued with priority ${priority}, due ${dueAt}`;
+    // The review queue is Temporal visibility (the case's FraudStage and `openReview` memo): cases opened since the
+    // `review-queue-in-visibility` patch no longer call these two. They stay registered, doing nothing, for cases
+    // that were already running and replay the calls; remove them once no such case is open.
+    async openReviewTask({ taskId, priority, dueAt }) {
+      return `review task ${taskId} open with priority ${priority}, due ${dueAt}`;
     },
 
-    async closeReviewTask({ taskId }) {
-      await redis.multi().zrem(caseKeys.reviewQueue, taskId).del(caseKeys.review(taskId)).exec();
-    },
+    async closeReviewTask() {},
 
     async sendVerificationSms({ idempotencyKey, accountId }) {
       const { phone } = await cardholder(accountId);
-      if (!phone) throw ApplicationFailure.nonRetryable(`no phone number on file for ${accountId}`, FailureTypes.noPhoneOnFile);
+      if (!phone) throw ApplicationFailure.nonRetryable(`no phone number on file for ${accountId}`, FailureType.NoPhoneOnFile);
       const body = 'Unusual activity on your card. Reply YES to confirm your recent payments or call the number on the back of your card.';
       try {
         const r = await sendOnce(redis, sms, phone, body, idempotencyKey);
@@ -63,7 +46,7 @@ export function createActivities({ redis, audit, sms, issuer }: ActivityDeps): C
         // 4xx from Twilio: the request itself is wrong, retrying cannot help.
         const status = (err as { status?: number }).status;
         if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
-          throw ApplicationFailure.nonRetryable(`Twilio rejected the SMS (${status}): ${(err as Error).message}`, FailureTypes.smsRejected);
+          throw ApplicationFailure.nonRetryable(`Twilio rejected the SMS (${status}): ${(err as Error).message}`, FailureType.SmsRejected);
         }
         throw err;
       }

@@ -2,17 +2,13 @@
 // (`fraud:issuer:blocks`, `fraud:issuer:notifications`); a real issuer API implements the same interface.
 // Both operations are idempotent per key, as a real issuer integration must be.
 import type { Redis } from 'ioredis';
+import { caseKeys } from '../contracts/redis-keys.ts';
 
 export interface IssuerAdapter {
   blockCard(input: { idempotencyKey: string; accountId: string; cardId: string; reason: string }): Promise<{ blockId: string; repeated: boolean }>;
   notify(input: { idempotencyKey: string; accountId: string; message: string }): Promise<{ noticeId: string; repeated: boolean }>;
 }
 
-export const issuerKeys = {
-  blocks: 'fraud:issuer:blocks',
-  notifications: 'fraud:issuer:notifications',
-  noticeSent: (key: string) => `fraud:issuer:notice:${key}`,
-};
 
 // KEYS: dedupe key, stream. ARGV: field/value pairs. Returns the stream id, new or recorded.
 const NOTIFY_ONCE = `
@@ -32,8 +28,8 @@ export class LocalIssuer implements IssuerAdapter {
 
   async blockCard(input: { idempotencyKey: string; accountId: string; cardId: string; reason: string }) {
     const record = JSON.stringify({ ...input, blockedAt: new Date().toISOString() });
-    const created = await this.redis.hsetnx(issuerKeys.blocks, input.accountId, record);
-    const stored = JSON.parse((await this.redis.hget(issuerKeys.blocks, input.accountId))!) as { idempotencyKey: string };
+    const created = await this.redis.hsetnx(caseKeys.issuerBlocks, input.accountId, record);
+    const stored = JSON.parse((await this.redis.hget(caseKeys.issuerBlocks, input.accountId))!) as { idempotencyKey: string };
     return { blockId: `${input.cardId}@${stored.idempotencyKey}`, repeated: created === 0 };
   }
 
@@ -41,7 +37,7 @@ export class LocalIssuer implements IssuerAdapter {
     const [noticeId, repeated] = (await (this.redis as unknown as {
       fraudNotifyOnce(k1: string, k2: string, ...args: string[]): Promise<[string, number]>;
     }).fraudNotifyOnce(
-      issuerKeys.noticeSent(input.idempotencyKey), issuerKeys.notifications,
+      caseKeys.issuerNoticeSent(input.idempotencyKey), caseKeys.issuerNotifications,
       'account', input.accountId, 'message', input.message, 'key', input.idempotencyKey, 'at', new Date().toISOString(),
     ));
     return { noticeId, repeated: repeated === 1 };

@@ -2,6 +2,7 @@
 // Either way the send is idempotent per key: the result is recorded in Redis and a retry returns it unsent.
 import type { Redis } from 'ioredis';
 import twilio from 'twilio';
+import { caseKeys } from '../contracts/redis-keys.ts';
 
 export interface SmsResult {
   channel: 'twilio' | 'outbox';
@@ -72,18 +73,16 @@ export class OutboxTransport implements SmsTransport {
   }
 
   async send(to: string, body: string, idempotencyKey: string): Promise<string> {
-    return (await this.redis.xadd('fraud:sms:outbox', '*', 'to', to, 'body', body, 'key', idempotencyKey))!;
+    return (await this.redis.xadd(caseKeys.smsOutbox, '*', 'to', to, 'body', body, 'key', idempotencyKey))!;
   }
 }
 
-export const smsKeys = { sent: (key: string) => `fraud:sms:sent:${key}` };
-
 /** Send once per idempotency key: a retry after success returns the recorded result without sending again. */
 export async function sendOnce(redis: Redis, transport: SmsTransport, to: string, body: string, idempotencyKey: string): Promise<SmsResult & { repeated: boolean }> {
-  const recorded = await redis.get(smsKeys.sent(idempotencyKey));
+  const recorded = await redis.get(caseKeys.smsSent(idempotencyKey));
   if (recorded) return { ...(JSON.parse(recorded) as SmsResult), repeated: true };
   const id = await transport.send(to, body, idempotencyKey);
   const result: SmsResult = { channel: transport.channel, id };
-  await redis.set(smsKeys.sent(idempotencyKey), JSON.stringify(result));
+  await redis.set(caseKeys.smsSent(idempotencyKey), JSON.stringify(result));
   return { ...result, repeated: false };
 }

@@ -13,10 +13,11 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
-import type { AuditEntry } from '../activities/types.ts';
+import type { AuditEntry } from '../contracts/audit.ts';
 import { repoRoot } from '../common/env.ts';
-import { config, createTopics, isolatedRedis, produce, startService, uniqueId, waitFor, withAdmin, type RunningProcess } from '../test/support/stack.ts';
-import { caseWorkflowId, defaultPolicy, type AlertSignal } from '../workflows/messages.ts';
+import { config, createTopics, isolatedRedis, produce, startService, uniqueId, waitFor, withAdmin, type RunningProcess } from '../harness/stack.ts';
+import { caseWorkflowId, defaultPolicy } from '../contracts/case.ts';
+import type { AlertSignal } from '../contracts/alert.ts';
 import { log, round, scrape, summarise } from './lib.ts';
 import { machineInfo } from './machine.ts';
 

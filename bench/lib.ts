@@ -5,7 +5,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../common/env.ts';
-import { freePort, nodeBin, nodeFlags } from '../test/support/stack.ts';
+import { freePort, nodeBin, nodeFlags } from '../harness/stack.ts';
 
 export { freePort, sleep };
 

@@ -1,6 +1,6 @@
 // Producing the benchmark's payment streams with kafkajs: as fast as possible (bulk) and paced (live).
 import { Kafka, Partitioners, logLevel, type Message, type Producer } from 'kafkajs';
-import { paymentStream, type TrafficOptions } from '../traffic/generator.ts';
+import { paymentStream, type TrafficOptions } from '../common/payment-traffic.ts';
 import { log, now, round } from './lib.ts';
 
 export function benchKafka(brokers: string[], clientId: string): Kafka {

@@ -16,8 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { Redis } from 'ioredis';
 import type { Admin, Producer } from 'kafkajs';
-import { z } from 'zod';
-import { listVar, loadConfig, redisSchema, repoRoot } from '../common/env.ts';
+import { harnessConfigSchema } from '../common/config.ts';
+import { loadConfig, repoRoot } from '../common/env.ts';
 import { rawKafkajs, rawPlatformatic, type RawConsumeResult } from './consume.ts';
 import {
   byLabel, cpuMeter, log, mb, now, readPidFile, round, sleep, spawnDetector, summarise, total, trackEvents, waitHealthy, withTimeout,
@@ -87,7 +87,7 @@ const phases = new Set(opts.phases);
 if (phases.has('latency')) phases.add('detector');
 if (phases.has('raw') || phases.has('detector')) phases.add('produce');
 
-const config = loadConfig(z.object({ KAFKA_BOOTSTRAP_SERVERS: listVar('127.0.0.1:9092'), ...redisSchema }), 'bench');
+const config = loadConfig(harnessConfigSchema, 'bench');
 const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 for (const b of config.KAFKA_BOOTSTRAP_SERVERS) {
   if (!LOOPBACK.has(b.slice(0, b.lastIndexOf(':')))) throw new Error(`bench targets 127.0.0.1 only; KAFKA_BOOTSTRAP_SERVERS has ${b}`);

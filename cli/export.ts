@@ -2,23 +2,13 @@
 // a range through the Schedule, pause and resume, show its state.
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { loadConfig } from '../common/env.ts';
-import { checkExportConfig, exportSchema, temporalSchema } from '../workers/config.ts';
-import { backfillExport, ensureExportSchedule, waitForRun, type ExportScheduleOptions, type WindowOutcome } from '../workers/export-schedule.ts';
-import type { exportWindowWorkflow } from '../workflows/export.ts';
-import {
-  EXPORT_RUN_TIMEOUT,
-  EXPORT_WORKFLOW_TYPE,
-  invalidWindowStart,
-  manualExportWorkflowId,
-  windowFrom,
-  type ExportResult,
-} from '../workflows/export-window.ts';
+import { cliExportConfigSchema } from '../common/config.ts';
+import { backfillExport, ensureExportSchedule, waitForRun, type ExportScheduleOptions, type WindowOutcome } from '../common/export-schedule.ts';
+import { EXPORT_RUN_TIMEOUT, EXPORT_WORKFLOW_TYPE, invalidWindowStart, manualExportWorkflowId, windowFrom, type ExportResult, type ExportWindowWorkflow } from '../contracts/export.ts';
 
 type WithTemporal = <T>(fn: (client: Client) => Promise<T>) => Promise<T>;
-
-const exportConfigSchema = z.object({ ...temporalSchema, ...exportSchema }).superRefine(checkExportConfig);
 
 /** A window boundary from the command line, or an error saying why not. */
 function boundary(value: string, what: string, intervalMinutes: number): Date {
@@ -34,8 +24,8 @@ const outcomeLine = (o: WindowOutcome) =>
 
 export function registerExportCommands(program: Command, temporal: WithTemporal): void {
   // Read only when an export command runs, so the other commands do not depend on these variables.
-  let cached: z.output<typeof exportConfigSchema> | undefined;
-  const config = () => (cached ??= loadConfig(exportConfigSchema, 'cli'));
+  let cached: z.output<typeof cliExportConfigSchema> | undefined;
+  const config = () => (cached ??= loadConfig(cliExportConfigSchema, 'cli'));
   const scheduleOptions = (): ExportScheduleOptions => {
     const c = config();
     return { scheduleId: c.EXPORT_SCHEDULE_ID, taskQueue: c.TEMPORAL_TASK_QUEUE, intervalMinutes: c.EXPORT_INTERVAL_MINUTES, delayMinutes: c.EXPORT_DELAY_MINUTES };
@@ -107,7 +97,7 @@ export function registerExportCommands(program: Command, temporal: WithTemporal)
       const window = windowFrom(start, c.EXPORT_INTERVAL_MINUTES);
       if (Date.parse(window.windowEnd) > Date.now()) throw new Error(`window ${window.windowStart} .. ${window.windowEnd} has not closed yet`);
       const result = await temporal(async (client) => {
-        const handle = await client.workflow.start<typeof exportWindowWorkflow>(EXPORT_WORKFLOW_TYPE, {
+        const handle = await client.workflow.start<ExportWindowWorkflow>(EXPORT_WORKFLOW_TYPE, {
           taskQueue: c.TEMPORAL_TASK_QUEUE,
           workflowId: manualExportWorkflowId(window.windowStart),
           args: [{ windowStart: window.windowStart, intervalMinutes: c.EXPORT_INTERVAL_MINUTES }],

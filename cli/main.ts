@@ -2,16 +2,15 @@
 //   npm run cli -- --help
 import { Client, Connection, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { Command, Option } from 'commander';
-import { z } from 'zod';
-import { AuditLog } from '../activities/audit-log.ts';
+import { AuditLog } from '../common/audit-log.ts';
 import { ago, left, openReviews } from '../common/cases.ts';
-import { loadConfig, redisSchema } from '../common/env.ts';
+import { loadConfig } from '../common/env.ts';
 import { createRedis } from '../common/redis.ts';
-import { temporalSchema } from '../workers/config.ts';
+import { cliConfigSchema } from '../common/config.ts';
 import { registerExportCommands } from './export.ts';
-import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type Decision } from '../workflows/messages.ts';
+import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type Decision } from '../contracts/case.ts';
 
-const config = loadConfig(z.object({ ...temporalSchema, ...redisSchema }), 'cli');
+const config = loadConfig(cliConfigSchema, 'cli');
 
 async function temporal<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '5s' }).catch((err: Error) => {

@@ -2,7 +2,8 @@
 // visibility (search attributes + the workflow's `openReview` memo, no per-case query) and how ages and deadlines
 // are shown.
 import type { Client } from '@temporalio/client';
-import { CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, type OpenReviewMemo } from '../workflows/messages.ts';
+import { CASE_WORKFLOW_TYPE, type OpenReviewMemo } from '../contracts/case.ts';
+import { FraudAccountId, FraudAlertCount, FraudStage } from '../contracts/search-attributes.ts';
 
 export interface OpenReview extends OpenReviewMemo {
   accountId: string;

@@ -63,12 +63,17 @@ export const logLevelVar = () =>
   z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
 export const listVar = (fallback: string) =>
   strVar(fallback).transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+/** A switch: `on` or `off`. */
+export const onOffVar = (fallback: 'on' | 'off') => z.preprocess(blankToUndefined, z.enum(['on', 'off']).default(fallback));
 
-export const redisSchema = {
-  REDIS_HOST: strVar('127.0.0.1'),
-  REDIS_PORT: portVar(6379),
-  REDIS_PASSWORD: optionalStr(),
-  /** Database index; the guide's clients use 0. Tests use others to run isolated. */
-  REDIS_DB: intVar({ min: 0, max: 15, default: 0 }),
-};
-export type RedisConfig = { REDIS_HOST: string; REDIS_PORT: number; REDIS_PASSWORD?: string | undefined; REDIS_DB: number };
+const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** A duration such as 90s, 30m, 4h or 2d, in milliseconds. */
+export const durationVar = (fallback: string) =>
+  strVar(fallback).transform((s, ctx) => {
+    const m = /^(\d+)(ms|s|m|h|d)$/.exec(s.trim());
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration like 90s, 30m, 4h or 2d' });
+      return z.NEVER;
+    }
+    return Number(m[1]) * DURATION_UNITS[m[2] as keyof typeof DURATION_UNITS];
+  });

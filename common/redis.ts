@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisConfig } from './env.ts';
+import type { RedisConfig } from './config.ts';
 
 /**
  * A Redis connection that retries forever with capped backoff and queues commands while disconnected, so a Redis

@@ -6,10 +6,8 @@
 import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
 import type { Logger } from '../common/logger.ts';
+import { alertKeys } from '../contracts/redis-keys.ts';
 
-export const ALERT_PATTERN = 'fraud:alerts:*';
-const CHANNEL_PREFIX = 'fraud:alerts:sender:';
-export const ALERT_STREAM = 'fraud:alerts:stream';
 /** Socket.IO room of signed-in sockets. */
 export const ALERTS_ROOM = 'alerts';
 
@@ -71,7 +69,7 @@ export class AlertRelay {
 
   start(): void {
     this.subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-      if (!channel.startsWith(CHANNEL_PREFIX)) return;
+      if (!channel.startsWith(alertKeys.channelPrefix)) return;
       const view = toView(message);
       if (view) this.io.to(ALERTS_ROOM).emit('alert', view);
     });
@@ -87,10 +85,10 @@ export class AlertRelay {
 
   private async resubscribe(): Promise<void> {
     try {
-      await this.subscriber.psubscribe(ALERT_PATTERN);
+      await this.subscriber.psubscribe(alertKeys.channelPattern);
       const wasDown = !this.subscribed;
       this.subscribed = true;
-      this.log.info({ pattern: ALERT_PATTERN }, 'subscribed to alerts');
+      this.log.info({ pattern: alertKeys.channelPattern }, 'subscribed to alerts');
       if (wasDown) this.io.to(ALERTS_ROOM).emit('backfill', await this.recent());
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'subscribing to alerts failed (retrying on reconnect)');
@@ -99,7 +97,7 @@ export class AlertRelay {
 
   /** The most recent alerts from the stream, newest first. */
   async recent(count = this.backfillCount): Promise<AlertView[]> {
-    const rows = await this.redis.xrevrange(ALERT_STREAM, '+', '-', 'COUNT', count);
+    const rows = await this.redis.xrevrange(alertKeys.stream, '+', '-', 'COUNT', count);
     const out: AlertView[] = [];
     for (const [, fields] of rows) {
       const i = fields.indexOf('alert');

@@ -15,12 +15,13 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
 import { z } from 'zod';
-import { AuditLog } from '../activities/audit-log.ts';
+import { AuditLog } from '../common/audit-log.ts';
 import { openReviews, type OpenReview } from '../common/cases.ts';
 import type { Logger } from '../common/logger.ts';
-import { DECISIONS, caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate } from '../workflows/messages.ts';
+import { alertKeys, consoleKeys } from '../contracts/redis-keys.ts';
+import { DECISIONS, caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate } from '../contracts/case.ts';
 import { ALERTS_ROOM, AlertRelay, toView } from './alerts.ts';
-import type { ConsoleConfig } from './config.ts';
+import type { ConsoleConfig } from '../common/config.ts';
 import { can, type User, type UserStore } from './users.ts';
 import { caseHref, casePage, dashboardPage, errorPage, loginPage, reviewsTable, type CaseView, type Flash, type PageContext } from './views.ts';
 
@@ -84,7 +85,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
   const https = config.CONSOLE_HTTPS === 'on';
   const idleMs = config.CONSOLE_SESSION_IDLE_MINUTES * 60_000;
 
-  const store = new RedisStore({ client: redis, prefix: 'fraud:console:session:', ttl: idleMs / 1000 });
+  const store = new RedisStore({ client: redis, prefix: consoleKeys.sessionPrefix, ttl: idleMs / 1000 });
   const sessions = session({
     name: SESSION_COOKIE,
     store,
@@ -209,7 +210,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
     temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => openReviews(temporal)).catch((err: unknown) => ({ error: errorText(err) }));
 
   app.get('/', async (req, res) => {
-    const [reviews, flagged] = await Promise.all([loadReviews(), redis.scard('fraud:alerts:accounts').catch(() => undefined)]);
+    const [reviews, flagged] = await Promise.all([loadReviews(), redis.scard(alertKeys.accounts).catch(() => undefined)]);
     res.send(dashboardPage(page(req, res), { reviews, flagged }));
   });
 
@@ -226,7 +227,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
     const temporalUrl = `${config.TEMPORAL_UI_URL}/namespaces/${encodeURIComponent(config.TEMPORAL_NAMESPACE)}/workflows/${encodeURIComponent(caseWorkflowId(accountId))}`;
     const [trail, latest, described] = await Promise.all([
       audit.forAccount(accountId),
-      redis.get(`fraud:alerts:sender:${accountId}`),
+      redis.get(alertKeys.sender(accountId)),
       temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => handle.describe()).then(
         (d) => ({ workflow: { status: d.status.name, runId: d.runId } }),
         (err: unknown) => (err instanceof WorkflowNotFoundError ? {} : { error: errorText(err) }),

@@ -12,7 +12,7 @@ import { loadConfig } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis } from '../common/redis.ts';
 import { createConsole } from './app.ts';
-import { consoleConfigSchema, userAdminSchema } from './config.ts';
+import { consoleConfigSchema, userAdminSchema } from '../common/config.ts';
 import { ROLES, UserError, UserStore, type Role } from './users.ts';
 
 async function serve(): Promise<void> {

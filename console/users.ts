@@ -2,6 +2,7 @@
 // names. Roles decide what a signed-in user may do; the server checks them on every request that changes a case.
 import { hash, verify } from '@node-rs/argon2';
 import type { Redis } from 'ioredis';
+import { consoleKeys } from '../contracts/redis-keys.ts';
 
 export const ROLES = ['viewer', 'analyst', 'ops'] as const;
 export type Role = (typeof ROLES)[number];
@@ -17,11 +18,6 @@ export interface User {
   role: Role;
   createdAt: string;
 }
-
-export const userKeys = {
-  index: 'fraud:console:users',
-  user: (name: string) => `fraud:console:user:${name}`,
-};
 
 export const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const MIN_PASSWORD_LENGTH = 12;
@@ -48,27 +44,27 @@ export class UserStore {
     if (password.length < MIN_PASSWORD_LENGTH) throw new UserError(`the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
     const user: User = { name, role, createdAt: new Date().toISOString() };
     const fields = { hash: await hash(password), role, createdAt: user.createdAt };
-    const key = userKeys.user(name);
+    const key = consoleKeys.user(name);
     if (opts.replace) {
-      await this.redis.multi().hset(key, fields).sadd(userKeys.index, name).exec();
+      await this.redis.multi().hset(key, fields).sadd(consoleKeys.users, name).exec();
     } else {
       // HSETNX on the hash field claims the name atomically; the other fields follow.
       if ((await this.redis.hsetnx(key, 'hash', fields.hash)) === 0) throw new UserError(`user ${name} already exists (use --replace to change it)`);
-      await this.redis.multi().hset(key, { role, createdAt: user.createdAt }).sadd(userKeys.index, name).exec();
+      await this.redis.multi().hset(key, { role, createdAt: user.createdAt }).sadd(consoleKeys.users, name).exec();
     }
     return user;
   }
 
   async get(name: string): Promise<User | undefined> {
     if (!USERNAME.test(name)) return undefined;
-    const h = await this.redis.hgetall(userKeys.user(name));
+    const h = await this.redis.hgetall(consoleKeys.user(name));
     if (!h.hash || !isRole(h.role)) return undefined;
     return { name, role: h.role, createdAt: h.createdAt ?? '' };
   }
 
   /** The user if the password is theirs. */
   async verify(name: string, password: string): Promise<User | undefined> {
-    const stored = USERNAME.test(name) ? await this.redis.hget(userKeys.user(name), 'hash') : null;
+    const stored = USERNAME.test(name) ? await this.redis.hget(consoleKeys.user(name), 'hash') : null;
     if (!stored) {
       this.dummyHash ??= hash('not a password of anyone');
       await verify(await this.dummyHash, password).catch(() => false);
@@ -79,12 +75,12 @@ export class UserStore {
   }
 
   async remove(name: string): Promise<boolean> {
-    const [[, n] = []] = (await this.redis.multi().del(userKeys.user(name)).srem(userKeys.index, name).exec()) ?? [];
+    const [[, n] = []] = (await this.redis.multi().del(consoleKeys.user(name)).srem(consoleKeys.users, name).exec()) ?? [];
     return n === 1;
   }
 
   async list(): Promise<User[]> {
-    const names = (await this.redis.smembers(userKeys.index)).sort();
+    const names = (await this.redis.smembers(consoleKeys.users)).sort();
     const users = await Promise.all(names.map((n) => this.get(n)));
     return users.filter((u): u is User => u !== undefined);
   }

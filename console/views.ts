@@ -1,7 +1,7 @@
 // The console's pages: plain server-rendered HTML (escaped by `html`), one stylesheet, one small client script.
-import type { AuditEntry } from '../activities/types.ts';
+import type { AuditEntry } from '../contracts/audit.ts';
 import { ago, left, type OpenReview } from '../common/cases.ts';
-import type { CaseState } from '../workflows/messages.ts';
+import type { CaseState } from '../contracts/case.ts';
 import type { AlertView } from './alerts.ts';
 import { html, type Html } from './html.ts';
 import { can, type User } from './users.ts';

@@ -12,18 +12,9 @@
 // A new owner of a partition bumps the epoch; a checkpoint carrying an older epoch is refused (fencing), so a
 // detector that lost its partition in a rebalance can never overwrite the new owner's state.
 import type { Redis, Result } from 'ioredis';
-import type { Alert } from './velocity.ts';
-
-export const keys = {
-  accounts: 'fraud:alerts:accounts',
-  sender: (id: string) => `fraud:alerts:sender:${id}`,
-  count: (id: string) => `fraud:count:sender:${id}`,
-  seen: (alertId: string) => `fraud:alert:seen:${alertId}`,
-  channel: (id: string) => `fraud:alerts:sender:${id}`,
-  stream: 'fraud:alerts:stream',
-  checkpointMeta: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:meta`,
-  checkpointState: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:state`,
-};
+import type { Alert, AlertRecord } from '../contracts/alert.ts';
+import { RedisErrorCode, isRedisError } from '../contracts/failures.ts';
+import { alertKeys as keys, checkpointKeys } from '../contracts/redis-keys.ts';
 
 const WRITE_ALERT = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return -1 end
@@ -37,7 +28,7 @@ return n`;
 // KEYS: meta, state. ARGV: epoch, offset, watermark, upsertCount, then sender/value pairs, then senders to delete.
 const CHECKPOINT = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if epoch ~= ARGV[1] then return redis.error_reply('FENCED partition owned by epoch ' .. tostring(epoch)) end
+if epoch ~= ARGV[1] then return redis.error_reply('${RedisErrorCode.Fenced} partition owned by epoch ' .. tostring(epoch)) end
 local last = 4 + 2 * tonumber(ARGV[4])
 -- Many fields per call (unpack stays well below Lua's stack limit): far cheaper than one call per field.
 for i = 5, last, 2000 do
@@ -95,7 +86,8 @@ export class AlertStore {
     if (alerts.length === 0) return { written: 0, duplicates: 0 };
     const p = this.redis.pipeline();
     for (const a of alerts) {
-      const json = JSON.stringify({ ...a, detected_at: new Date().toISOString() });
+      const record: AlertRecord = { ...a, detected_at: new Date().toISOString() };
+      const json = JSON.stringify(record);
       const id = a.sender_account_id;
       p.fraudWriteAlert(
         keys.seen(a.alert_id), keys.accounts, keys.sender(id), keys.count(id), keys.stream,
@@ -113,11 +105,11 @@ export class AlertStore {
 
   /** Take ownership of a partition (bumping its epoch) and read its last checkpoint. */
   async claim(topic: string, partition: number): Promise<Checkpoint> {
-    const metaKey = keys.checkpointMeta(this.opts.group, topic, partition);
+    const metaKey = checkpointKeys.meta(this.opts.group, topic, partition);
     const epoch = await this.redis.hincrby(metaKey, 'epoch', 1);
     const meta = await this.redis.hgetall(metaKey);
     const entries: Array<[string, string]> = [];
-    const stateKey = keys.checkpointState(this.opts.group, topic, partition);
+    const stateKey = checkpointKeys.state(this.opts.group, topic, partition);
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(stateKey, cursor, 'COUNT', 5000);
@@ -136,9 +128,10 @@ export class AlertStore {
     for (const [sender, value] of upserts) args.push(sender, value);
     for (const sender of deletes) args.push(sender);
     await this.redis.fraudCheckpoint(
-      keys.checkpointMeta(this.opts.group, topic, partition), keys.checkpointState(this.opts.group, topic, partition), ...args,
+      checkpointKeys.meta(this.opts.group, topic, partition), checkpointKeys.state(this.opts.group, topic, partition), ...args,
     );
   }
 }
 
-export const isFencedError = (err: unknown): boolean => err instanceof Error && err.message.startsWith('FENCED');
+/** A checkpoint refused because a newer owner holds the partition. */
+export const isFencedError = (err: unknown): boolean => isRedisError(err, RedisErrorCode.Fenced);

@@ -10,11 +10,11 @@ import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
-import type { fraudCaseWorkflow } from '../workflows/fraud-case.ts';
-import { CASE_WORKFLOW_TYPE, FraudAccountId, FraudAlertCount, FraudStage, alertBatchSignal, caseWorkflowId, type AlertSignal, type EscalationPolicy } from '../workflows/messages.ts';
-import { keys } from './alert-store.ts';
-
-export const SIGNALLER_GROUP = 'case-signaller';
+import { CASE_WORKFLOW_TYPE, alertBatchSignal, caseWorkflowId, type EscalationPolicy, type FraudCaseWorkflow } from '../contracts/case.ts';
+import type { AlertSignal } from '../contracts/alert.ts';
+import { FraudAccountId, FraudAlertCount, FraudStage } from '../contracts/search-attributes.ts';
+import { RedisErrorCode, isRedisError } from '../contracts/failures.ts';
+import { SIGNALLER_GROUP, alertKeys as keys } from '../contracts/redis-keys.ts';
 
 export interface CaseSignallerOptions {
   temporalAddress: string;
@@ -62,7 +62,7 @@ export class CaseSignaller {
     try {
       await this.redis.xgroup('CREATE', keys.stream, SIGNALLER_GROUP, '0', 'MKSTREAM');
     } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+      if (!isRedisError(err, RedisErrorCode.BusyGroup)) throw err;
     }
     this.running = true;
     // Connect now rather than on the first alert (saves that alert ~100 ms); if Temporal is down, the loop retries.
@@ -158,7 +158,7 @@ export class CaseSignaller {
         ...(a.detected_at ? { detected_at: a.detected_at } : {}),
       }),
     );
-    await this.client.workflow.signalWithStart<typeof fraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
+    await this.client.workflow.signalWithStart<FraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
       workflowId: caseWorkflowId(accountId),
       taskQueue: this.opts.taskQueue,
       args: [{ accountId, policy: this.opts.policy }],

@@ -3,7 +3,7 @@ import { loadConfig } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis } from '../common/redis.ts';
 import { AlertStore } from './alert-store.ts';
-import { detectorConfigSchema } from './config.ts';
+import { detectorConfigSchema } from '../common/config.ts';
 import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
 import { DetectorMetrics, serveMetrics } from './metrics.ts';
 import { CaseSignaller } from './case-signaller.ts';

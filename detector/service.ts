@@ -8,12 +8,13 @@
 //    only after that checkpoint, so a restarted or new owner resumes from a consistent (state, offset) pair and
 //    reprocesses at most what came after it.
 import type { Logger } from '../common/logger.ts';
+import type { Alert } from '../contracts/alert.ts';
 import type { AlertStore } from './alert-store.ts';
 import { isFencedError } from './alert-store.ts';
 import { parsePaymentEvent } from './event.ts';
 import type { BatchControl, DeadLetterProducer, InboundBatch, OutboundMessage, PaymentsConsumer } from './kafka.ts';
 import type { DetectorMetrics } from './metrics.ts';
-import { PartitionVelocityState, type Alert, type VelocityRule } from './velocity.ts';
+import { PartitionVelocityState, type VelocityRule } from './velocity.ts';
 
 export interface DetectorOptions {
   topic: string;

@@ -10,23 +10,12 @@
 //   the state of senders idle for two windows be dropped without changing any result.
 // - The alert id is a hash of the sender and the transaction ids that triggered it.
 import { createHash } from 'node:crypto';
-import type { AlertSignal } from '../workflows/messages.ts';
+import type { Alert } from '../contracts/alert.ts';
 import type { PaymentEvent } from './event.ts';
 
 export interface VelocityRule {
   threshold: number;
   windowMs: number;
-}
-
-/**
- * An alert as the rule raises it: the fields a case receives (AlertSignal; `alert_timestamp` is the event time of
- * the triggering payment) plus the evidence.
- */
-export interface Alert extends Omit<AlertSignal, 'detected_at'> {
-  window_start: string;
-  transaction_ids: string[];
-  receiver_account_id: string;
-  source: { topic: string; partition: number; offset: string };
 }
 
 /** Per-sender entries since the last alert, oldest first. */

@@ -1,7 +1,8 @@
+# shellcheck shell=bash
 # BigQuery emulator: bqemulator (PyPI `bqemulator`, DuckDB-backed, speaks the BigQuery REST v2 API
 # plus the Storage Read/Write gRPC APIs). Sourced after stack/lib.sh; defines functions only.
 #
-# Settings (optional, from the environment or .env):
+# Settings (optional, from the environment or .env; the port defaults are in stack/lib.sh, PORT_DEFAULTS):
 #   BIGQUERY_PORT       REST port                    (default 9050, bqemulator's own default)
 #   BIGQUERY_GRPC_PORT  Storage Read/Write gRPC port (default 9060, bqemulator's own default)
 #   BIGQUERY_PROJECT    default project id           (default fraud-local)
@@ -17,8 +18,8 @@
 # installed locally; without it GEOGRAPHY / ST_* functions are unavailable and everything else works.
 # BQEMU_ENABLE_FORMAT_EXTENSIONS=false likewise skips the `avro` download (Avro load/extract is unavailable).
 
-_bigquery_port() { echo "${BIGQUERY_PORT:-9050}"; }
-_bigquery_grpc_port() { echo "${BIGQUERY_GRPC_PORT:-9060}"; }
+_bigquery_port() { echo "$BIGQUERY_PORT"; }
+_bigquery_grpc_port() { echo "$BIGQUERY_GRPC_PORT"; }
 _bigquery_project() { echo "${BIGQUERY_PROJECT:-fraud-local}"; }
 # _bigquery_healthy PORT: the emulator answers its liveness probe (python, so no curl needed).
 _bigquery_healthy() {
@@ -53,8 +54,8 @@ PY
 
 bigquery_install() {
   # numpy: duckdb's create_function(null_handling="special"), used by bqemulator at startup, needs it,
-  # but bqemulator does not declare it. duckdb is pinned to the version this script was verified with.
-  local pins=("bqemulator==1.4.0" "duckdb==2.0.1" "numpy")
+  # but bqemulator does not declare it. duckdb and numpy are pinned to the versions this script was verified with.
+  local pins=("bqemulator==1.4.0" "duckdb==2.0.1" "numpy==2.4.6")
   pip_install "${pins[@]}"
   "$VENV/bin/python" -c 'import bqemulator.cli, duckdb, numpy' 2>/dev/null \
     || die "bqemulator did not install cleanly into $VENV (try: $VENV/bin/pip install ${pins[*]})"
@@ -68,7 +69,7 @@ bigquery_start() {
     die "bqemulator is not installed; run bigquery_install first"
   fi
   local p; for p in "$port" "$grpc_port"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is already taken by another process"; fi
+    if port_open 127.0.0.1 "$p"; then die "port $p is already taken by another process"; fi
   done
   mkdir -p "$data/uploads" "$data/gcs"
   if [ "${BIGQUERY_PERSIST:-1}" = 1 ]; then persist=(--persistent --data-dir "$data"); else persist=(--ephemeral); fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Headless Chromium for the browser tests (test/browser): Debian's `chromium` package from apt, driven by
 # playwright-core over CDP. Nothing is downloaded by Playwright; there is no service to start or stop.
 # Sourced after stack/lib.sh; functions only.

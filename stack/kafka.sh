@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Apache Kafka for the local stack: one KRaft node (broker + controller) on loopback, no Docker, no tarball.
 # Source after stack/lib.sh; this file only defines functions:
 #   kafka_install        resolve the Kafka jars from Maven Central (stack/kafka/pom.xml) into $STACK_DIR/kafka/libs
@@ -16,7 +17,7 @@ _kafka_init() {
   KAFKA_POM="$ROOT/stack/kafka/pom.xml"
   KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")"
   [ -n "$KAFKA_VERSION" ] || die "no <kafka.version> in $KAFKA_POM"
-  local bs="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
+  local bs="$KAFKA_BOOTSTRAP_SERVERS"
   bs="${bs%%,*}"                                  # first bootstrap server is this broker
   KAFKA_HOST="${bs%:*}"
   KAFKA_PORT="${bs##*:}"
@@ -28,8 +29,6 @@ _kafka_tool() {
   java -Xmx256M -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$KAFKA_HOME/tools-log4j.properties" -cp "$KAFKA_LIBS/*" "$@"
 }
-
-_kafka_port_open() { (exec 3<>"/dev/tcp/$KAFKA_HOST/$1") 2>/dev/null; }
 
 kafka_install() {
   _kafka_init
@@ -135,17 +134,18 @@ _kafka_ensure_topic() {
 }
 
 kafka_start() {
-  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || ensure_env   # settings already in the environment win
+  # Settings already in the environment win over .env; the platform defaults fill in the rest.
+  if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then apply_defaults; else ensure_env; fi
   _kafka_init
   [ "$(cat "$KAFKA_LIBS/.version" 2>/dev/null)" = "$KAFKA_VERSION" ] || kafka_install
-  local t0 fresh="" payments="${PAYMENTS_TOPIC:-payments}" dlq="${DLQ_TOPIC:-payments.dlq}"
+  local t0 fresh="" payments="$PAYMENTS_TOPIC" dlq="$DLQ_TOPIC"
   t0=$(date +%s%N)
   mkdir -p "$KAFKA_HOME" "$KAFKA_DATA"
 
   if ! is_running kafka; then
     local p
     for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-      _kafka_port_open "$p" && die "$KAFKA_HOST:$p is already in use by a process this stack did not start"
+      port_open "$KAFKA_HOST" "$p" && die "$KAFKA_HOST:$p is already in use by a process this stack did not start"
     done
     _kafka_write_config
     # Format the log dir once, with a fresh cluster id; existing data is reused on restart.
@@ -164,7 +164,7 @@ kafka_start() {
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_HOME/server.properties"
     # Wait for the listener; fail fast if the JVM dies (bad config, lock held, ...).
     local deadline=$((SECONDS + 90))
-    until _kafka_port_open "$KAFKA_PORT"; do
+    until port_open "$KAFKA_HOST" "$KAFKA_PORT"; do
       is_running kafka || die "kafka exited during startup (log: $LOG_DIR/kafka.log, $LOG_DIR/kafka.out)"
       [ $SECONDS -lt $deadline ] || die "kafka did not open $KAFKA_HOST:$KAFKA_PORT within 90s (log: $LOG_DIR/kafka.log)"
       sleep 0.25
@@ -197,7 +197,7 @@ kafka_status() {
   _kafka_init
   if is_running kafka; then
     local state="listening"
-    _kafka_port_open "$KAFKA_PORT" || state="not listening yet"
+    port_open "$KAFKA_HOST" "$KAFKA_PORT" || state="not listening yet"
     echo "kafka: running (pid $(cat "$RUN_DIR/kafka.pid"), $KAFKA_HOST:$KAFKA_PORT $state, Kafka $KAFKA_VERSION)"
   else
     echo "kafka: stopped ($KAFKA_HOST:$KAFKA_PORT)"

@@ -4,12 +4,15 @@
 # Services: redis kafka temporal (and bigquery, twilio-mock, chromium when their scripts exist).
 # chromium is only installed (apt): the browser tests launch it themselves.
 # Everything installed or written goes under .stack/ (git-ignored); settings are in .env (git-ignored).
+set -euo pipefail
+# shellcheck source=stack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL=(redis kafka temporal bigquery twilio-mock chromium)
 available=()
 for s in "${ALL[@]}"; do
   f="$ROOT/stack/$s.sh"
+  # shellcheck source=/dev/null
   if [ -f "$f" ]; then source "$f"; available+=("$s"); fi
 done
 fn() { echo "${1//-/_}_$2"; }

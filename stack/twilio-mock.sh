@@ -1,10 +1,11 @@
+# shellcheck shell=bash
 # Twilio API mock: Stoplight Prism serving Twilio's own OpenAPI description of api.twilio.com (2010-04-01),
 # taken from the npm package @twilio/cli-core. Prism validates every request against the spec (required
 # fields, types, formats, enums, SID patterns, Basic auth present) and answers 422 / 401 on violations,
 # otherwise the spec's example response (201 for messages.create). Sourced after stack/lib.sh; functions only.
 #
 # Settings (optional, from the environment or .env):
-#   TWILIO_MOCK_PORT       port (default 4010, prism's default)
+#   TWILIO_MOCK_PORT       port (default 4010, prism's default; set in stack/lib.sh, PORT_DEFAULTS)
 #   TWILIO_MOCK_LOG_LEVEL  prism log level: trace|debug|info|warn|error (default warn: validation failures only;
 #                          info logs ~6 lines per request)
 #   TWILIO_MOCK_FLAGS      extra prism flags, e.g. "--dynamic --seed 1" for generated instead of example bodies
@@ -15,7 +16,7 @@
 # any auth token work. Prism keeps no state and ignores Idempotency-Key headers.
 
 _twilio_mock_dir() { echo "$STACK_DIR/tools/twilio-mock"; }
-_twilio_mock_port() { echo "${TWILIO_MOCK_PORT:-4010}"; }
+_twilio_mock_port() { echo "$TWILIO_MOCK_PORT"; }
 _twilio_mock_prism() { echo "$(_twilio_mock_dir)/node_modules/@stoplight/prism-cli/dist/index.js"; }
 
 # Node >= 24.18 (prism-cli 5.16 requires it): the project's pinned node (node_modules/.bin/node) if present,
@@ -49,7 +50,7 @@ twilio_mock_install() {
   dir="$(_twilio_mock_dir)"
   node="$(_twilio_mock_node)" || die "the Twilio mock needs Node >= 24.18 (prism-cli 5.16); run npm install in $ROOT first or install Node 24"
   if [ -f "$(_twilio_mock_prism)" ] && twilio_mock_spec_path >/dev/null \
-     && [ "$("$node" -p "require('$dir/node_modules/@stoplight/prism-cli/package.json').version" 2>/dev/null)" = 5.16.0 ]; then
+     && [ "$("$node" -p 'require(process.argv[1]).version' "$dir/node_modules/@stoplight/prism-cli/package.json" 2>/dev/null)" = 5.16.0 ]; then
     return 0
   fi
   command -v npm >/dev/null || die "npm is needed to install the Twilio mock"
@@ -67,7 +68,7 @@ twilio_mock_start() {
   node="$(_twilio_mock_node)" || die "the Twilio mock needs Node >= 24.18"
   [ -f "$(_twilio_mock_prism)" ] || die "prism is not installed; run twilio_mock_install first"
   spec="$(twilio_mock_spec_path)" || die "Twilio OpenAPI spec missing ($spec); run twilio_mock_install first"
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is already taken by another process"; fi
+  if port_open 127.0.0.1 "$port"; then die "port $port is already taken by another process"; fi
   say "starting twilio mock (prism) on 127.0.0.1:$port"
   # shellcheck disable=SC2086  # TWILIO_MOCK_FLAGS is a list of flags
   start_bg twilio-mock "$LOG_DIR/twilio-mock.log" "$node" "$(_twilio_mock_prism)" mock \
@@ -82,7 +83,7 @@ twilio_mock_stop() {
 
 twilio_mock_status() {
   local port; port="$(_twilio_mock_port)"
-  if is_running twilio-mock && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if is_running twilio-mock && port_open 127.0.0.1 "$port"; then
     echo "twilio-mock: running (pid $(cat "$RUN_DIR/twilio-mock.pid")) http://127.0.0.1:$port spec $(twilio_mock_spec_path)"
     return 0
   fi

@@ -2,15 +2,13 @@
 //   npm run traffic -- --events 100000 --senders 10000 --burst-share 0.01 --malformed-share 0.001 --rate 2000
 import { Command, InvalidArgumentError } from 'commander';
 import { Kafka, Partitioners, logLevel, type Message } from 'kafkajs';
-import { z } from 'zod';
-import { listVar, loadConfig, redisSchema, strVar } from '../common/env.ts';
+import { trafficConfigSchema } from '../common/config.ts';
+import { loadConfig } from '../common/env.ts';
 import { createRedis } from '../common/redis.ts';
-import { defaultTraffic, paymentStream } from './generator.ts';
+import { caseKeys } from '../contracts/redis-keys.ts';
+import { defaultTraffic, paymentStream } from '../common/payment-traffic.ts';
 
-const config = loadConfig(
-  z.object({ KAFKA_BOOTSTRAP_SERVERS: listVar('127.0.0.1:9092'), PAYMENTS_TOPIC: strVar('payments') }),
-  'traffic',
-);
+const config = loadConfig(trafficConfigSchema, 'traffic');
 
 const num = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
   const n = Number(v);
@@ -51,13 +49,13 @@ const stream = paymentStream({
 });
 
 // Fictional cardholders (555-01xx numbers are reserved for fiction) so the 3DS step has someone to text.
-const redis = opts.cardholders ? createRedis(loadConfig(z.object(redisSchema), 'traffic'), 'traffic') : undefined;
+const redis = opts.cardholders ? createRedis(config, 'traffic') : undefined;
 const cardholdersWritten = new Set<string>();
 async function writeCardholder(sender: string): Promise<void> {
   if (!redis || cardholdersWritten.has(sender)) return;
   cardholdersWritten.add(sender);
   const n = cardholdersWritten.size % 100;
-  await redis.hset(`fraud:cardholder:${sender}`, { phone: `+1202555${String(100 + n).padStart(4, '0')}`, card_id: `card-${sender}` });
+  await redis.hset(caseKeys.cardholder(sender), { phone: `+1202555${String(100 + n).padStart(4, '0')}`, card_id: `card-${sender}` });
 }
 
 const counts = { normal: 0, burst: 0, malformed: 0 };

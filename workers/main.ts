@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
-import { AuditLog } from '../activities/audit-log.ts';
+import { AuditLog } from '../common/audit-log.ts';
 import { createExportActivities } from '../activities/export.ts';
 import { exportSinkFromConfig } from '../activities/export-sinks.ts';
 import { createActivities } from '../activities/index.ts';
@@ -13,8 +13,8 @@ import { OutboxTransport, TwilioTransport, type SmsTransport } from '../activiti
 import { loadConfig, repoRoot } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis } from '../common/redis.ts';
-import { workerConfigSchema } from './config.ts';
-import { ensureExportSchedule } from './export-schedule.ts';
+import { workerConfigSchema } from '../common/config.ts';
+import { ensureExportSchedule } from '../common/export-schedule.ts';
 
 const config = loadConfig(workerConfigSchema, 'worker');
 const log = createLogger('worker', config.LOG_LEVEL);

@@ -3,17 +3,10 @@
 // doubles them. A Temporal Schedule (workers/export-schedule.ts) starts one run per interval; the CLI runs single
 // windows and backfills ranges through the same Schedule.
 import { ApplicationFailure, log, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { ExportActivities } from '../activities/export.ts';
-import {
-  ExportWindowStart,
-  TemporalScheduledStartTime,
-  invalidWindowStart,
-  windowForScheduledTime,
-  windowFrom,
-  type ExportResult,
-  type ExportWindow,
-  type ExportWindowInput,
-} from './export-window.ts';
+import type { ExportActivities } from '../contracts/activities.ts';
+import { FailureType } from '../contracts/failures.ts';
+import { invalidWindowStart, windowForScheduledTime, windowFrom, type ExportResult, type ExportWindow, type ExportWindowInput } from '../contracts/export.ts';
+import { ExportWindowStart, TemporalScheduledStartTime } from '../contracts/search-attributes.ts';
 
 const acts = proxyActivities<ExportActivities>({
   startToCloseTimeout: '10 minutes',
@@ -40,15 +33,15 @@ function scheduledStartTime(): Date | undefined {
 /** The window this run exports: the one given, or the closed window the Schedule's nominal time stands for. */
 export function resolveWindow(input: ExportWindowInput, scheduledAt: Date | undefined): ExportWindow {
   if (!Number.isInteger(input.intervalMinutes) || input.intervalMinutes < 1) {
-    throw ApplicationFailure.nonRetryable(`intervalMinutes must be a whole number ≥ 1 (got ${JSON.stringify(input.intervalMinutes)})`, 'InvalidExportWindow');
+    throw ApplicationFailure.nonRetryable(`intervalMinutes must be a whole number ≥ 1 (got ${JSON.stringify(input.intervalMinutes)})`, FailureType.InvalidExportWindow);
   }
   if (input.windowStart !== undefined) {
     const why = invalidWindowStart(input.windowStart, input.intervalMinutes);
-    if (why) throw ApplicationFailure.nonRetryable(why, 'InvalidExportWindow');
+    if (why) throw ApplicationFailure.nonRetryable(why, FailureType.InvalidExportWindow);
     return windowFrom(new Date(input.windowStart), input.intervalMinutes);
   }
   if (!scheduledAt) {
-    throw ApplicationFailure.nonRetryable('no window to export: pass windowStart, or run the workflow from its Schedule', 'InvalidExportWindow');
+    throw ApplicationFailure.nonRetryable('no window to export: pass windowStart, or run the workflow from its Schedule', FailureType.InvalidExportWindow);
   }
   return windowForScheduledTime(scheduledAt, input.intervalMinutes);
 }

@@ -12,6 +12,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -19,24 +20,26 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AuditEntry, CaseActivities } from '../activities/types.ts';
+import type { CaseActivities } from '../contracts/activities.ts';
+import type { AuditEntry } from '../contracts/audit.ts';
+import type { AlertSignal } from '../contracts/alert.ts';
 import {
   DECISIONS,
-  FraudAlertCount,
-  FraudStage,
+  LADDER,
   alertBatchSignal,
   alertSignal,
   caseStateQuery,
   clearAccountSignal,
   completeReviewUpdate,
+  ladderRank as rank,
   type ActionRecord,
-  type AlertSignal,
   type CaseInput,
   type CaseState,
   type ClearAccountRequest,
   type CompleteReviewRequest,
   type Stage,
-} from './messages.ts';
+} from '../contracts/case.ts';
+import { FraudAlertCount, FraudStage } from '../contracts/search-attributes.ts';
 
 const acts = proxyActivities<CaseActivities>({
   // Short: a worker that dies mid-activity holds the action only this long before another worker retries it.
@@ -57,7 +60,11 @@ const MAX_ALERT_IDS = 500;
 /** Workflow time in ms (deterministic: the sandbox's clock is the workflow task's time). */
 const now = () => new Date().getTime();
 
-const rank = (s: Stage) => ['MONITORING', 'MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED'].indexOf(s);
+/**
+ * Cases that reach this code keep their review queue in Temporal visibility alone (FraudStage and the `openReview`
+ * memo): no openReviewTask/closeReviewTask activities. Histories recorded before it replay the old calls.
+ */
+const REVIEW_QUEUE_IN_VISIBILITY = 'review-queue-in-visibility';
 
 export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const info = workflowInfo();
@@ -183,8 +190,11 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       openedAt: now.toISOString(),
       dueAt: new Date(now.getTime() + policy.reviewSlaMs).toISOString(),
     };
-    await act('MANUAL_REVIEW', () =>
-      acts.openReviewTask({ caseId: state.caseId, accountId: state.accountId, taskId, priority: 'HIGH', dueAt: state.review!.dueAt, alertCount: state.alertCount }),
+    const opened = `review task ${taskId} open with priority HIGH, due ${state.review.dueAt}`;
+    await act('MANUAL_REVIEW', async () =>
+      patched(REVIEW_QUEUE_IN_VISIBILITY)
+        ? opened
+        : acts.openReviewTask({ caseId: state.caseId, accountId: state.accountId, taskId, priority: 'HIGH', dueAt: state.review!.dueAt, alertCount: state.alertCount }),
     );
   };
 
@@ -212,8 +222,9 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       : state.alertCount > policy.reviewAfter ? 'MANUAL_REVIEW'
       : 'MONITORING';
 
-  const closeReviewTask = async () => {
-    if (state.review && !state.review.decision) await acts.closeReviewTask({ taskId: state.review.taskId, accountId: state.accountId });
+  /** Only cases from before REVIEW_QUEUE_IN_VISIBILITY: their review left a Redis queue entry behind. */
+  const closeReviewTask = async (taskId: string) => {
+    if (!patched(REVIEW_QUEUE_IN_VISIBILITY)) await acts.closeReviewTask({ taskId, accountId: state.accountId });
   };
 
   /** Anything the main loop must act on. */
@@ -244,7 +255,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     // 1. Ops clear the account: reset what the guide's clients read, close the case.
     if (clearRequest) {
       const req = clearRequest;
-      await closeReviewTask();
+      if (state.review && !state.review.decision) await closeReviewTask(state.review.taskId);
       await act('CLEAR_ACCOUNT', () => acts.clearAccountState({ accountId: state.accountId, caseId: state.caseId }));
       state.stage = 'CLEARED';
       state.closedAt = new Date().toISOString();
@@ -258,7 +269,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       const d = decision;
       state.review.decision = { decision: d.decision, analystId: d.analystId, note: d.note ?? '', decidedAt: new Date().toISOString() };
       audit('decision', `analyst:${d.analystId}`, `review ${d.taskId}: ${d.decision}${d.note ? ` (${d.note})` : ''}`, { decision: d });
-      await acts.closeReviewTask({ taskId: d.taskId, accountId: state.accountId });
+      await closeReviewTask(d.taskId);
       if (d.decision === 'CONFIRMED_FRAUD') {
         await block(`confirmed fraud by analyst ${d.analystId}`);
         setStage('BLOCKED', `analyst:${d.analystId}`, 'review confirmed fraud');
@@ -279,9 +290,12 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       state.review.slaBreached = true;
       state.review.priority = 'CRITICAL';
       audit('sla_breached', 'system', `review ${state.review.taskId} not decided within ${policy.reviewSlaMs / 60_000} min: escalating`);
-      await acts.openReviewTask({
-        caseId: state.caseId, accountId: state.accountId, taskId: state.review.taskId, priority: 'CRITICAL', dueAt: state.review.dueAt, alertCount: state.alertCount,
-      });
+      // The queue shows CRITICAL from the memo published below; older cases re-queued in Redis.
+      if (!patched(REVIEW_QUEUE_IN_VISIBILITY)) {
+        await acts.openReviewTask({
+          caseId: state.caseId, accountId: state.accountId, taskId: state.review.taskId, priority: 'CRITICAL', dueAt: state.review.dueAt, alertCount: state.alertCount,
+        });
+      }
       if (rank(state.stage) < rank('REQUIRE_3DS')) {
         await verify();
         setStage('REQUIRE_3DS', 'system', 'review SLA breached');
@@ -290,7 +304,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
 
     // 4. Climb the ladder as far as the alert count calls for, one step at a time, each action once.
     while (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage)) {
-      const next = (['MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED'] as const)[rank(state.stage)]!;
+      const next = LADDER[rank(state.stage) + 1]!;
       if (next === 'MANUAL_REVIEW') await openReview();
       else if (next === 'REQUIRE_3DS') await verify();
       else await block(`${state.alertCount} velocity fraud alerts (more than ${policy.blockAfter})`);

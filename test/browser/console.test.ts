@@ -2,24 +2,25 @@
 // real stack: payments on Kafka -> detector -> Redis pub/sub + stream -> console -> Socket.IO -> the page; the case
 // workflow on a real worker, decided from the case page through the workflow's update; roles enforced by the server.
 // Set CONSOLE_SCREENSHOT_DIR (e.g. docs) to save the dashboard and a case page as PNG.
-import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { expectWith } from '../support/expect.ts';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { io as socketClient } from 'socket.io-client';
 import { repoRoot } from '../../common/env.ts';
 import { UserStore } from '../../console/users.ts';
-import { FraudStage, caseWorkflowId } from '../../workflows/messages.ts';
+import { caseWorkflowId } from '../../contracts/case.ts';
+import { FraudStage } from '../../contracts/search-attributes.ts';
 import {
   config, createTopics, isolatedRedis, nodeBin, produce, startService, uniqueId, waitFor, type RunningProcess,
-} from '../support/stack.ts';
+} from '../../harness/stack.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOT_DIR;
@@ -78,7 +79,7 @@ async function signIn(page: Page, user: TestUser, next = '/'): Promise<void> {
   await page.fill('input[name=username]', user.name);
   await page.fill('input[name=password]', user.password);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
-  assert.equal(await page.locator('[data-testid=signed-in-user]').textContent(), user.name);
+  expect(await page.locator('[data-testid=signed-in-user]').textContent()).toBe(user.name);
 }
 
 const stageOf = async (accountId: string) =>
@@ -100,7 +101,7 @@ beforeAll(async () => {
     env: { ...process.env, REDIS_DB: String(db) },
   });
   add.child.stdin!.end(`${users.analyst.password}\n`);
-  assert.match((await add).stdout, new RegExp(`created user ${users.analyst.name} \\(role analyst\\)`));
+  expect((await add).stdout).toMatch(new RegExp(`created user ${users.analyst.name} \\(role analyst\\)`));
 
   const topics = await createTopics(3);
   topic = topics.topic;
@@ -136,14 +137,14 @@ afterAll(async () => {
 describe('analyst console in headless Chromium', () => {
   it('when nobody is signed in, then pages redirect to sign-in, and forms, fragments and the socket are refused', async () => {
     const res = await fetch(`${base}/`, { redirect: 'manual' });
-    assert.equal(res.status, 303);
-    assert.equal(res.headers.get('location'), '/login?next=%2F');
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/login?next=%2F');
     const casePage = await fetch(`${base}/cases/ACC_1`, { redirect: 'manual' });
-    assert.equal(casePage.status, 303);
-    assert.match(casePage.headers.get('location') ?? '', /^\/login\?next=%2Fcases%2FACC_1$/);
-    assert.equal((await fetch(`${base}/partials/reviews`)).status, 401);
+    expect(casePage.status).toBe(303);
+    expect(casePage.headers.get('location') ?? '').toMatch(/^\/login\?next=%2Fcases%2FACC_1$/);
+    expect((await fetch(`${base}/partials/reviews`)).status).toBe(401);
     const post = await fetch(`${base}/cases/ACC_1/review`, { method: 'POST', body: new URLSearchParams({ taskId: 't', decision: 'FALSE_POSITIVE' }), redirect: 'manual' });
-    assert.equal(post.status, 401);
+    expect(post.status).toBe(401);
 
     const socket = socketClient(base, { transports: ['websocket'], reconnection: false });
     const refused = await new Promise<string>((resolve) => {
@@ -151,16 +152,16 @@ describe('analyst console in headless Chromium', () => {
       socket.on('connect_error', (err) => resolve(err.message));
     });
     socket.close();
-    assert.match(refused, /^unauthorized/);
+    expect(refused).toMatch(/^unauthorized/);
 
     const page = await newPage();
     await page.goto(`${base}/`);
-    assert.equal(new URL(page.url()).pathname, '/login');
+    expect(new URL(page.url()).pathname).toBe('/login');
     await page.fill('input[name=username]', users.analyst.name);
     await page.fill('input[name=password]', 'not the password');
     await page.click('button[type=submit]');
-    assert.equal(await page.locator('[data-testid=login-error]').textContent(), 'Wrong user name or password.');
-    assert.equal(await page.locator('#alerts').count(), 0, 'no account data before signing in');
+    expect(await page.locator('[data-testid=login-error]').textContent()).toBe('Wrong user name or password.');
+    expect(await page.locator('#alerts').count()).toBe(0); // no account data before signing in
   });
 
   let dashboard: Page;
@@ -185,14 +186,14 @@ describe('analyst console in headless Chromium', () => {
     const json = await waitFor('the detector to write the alert', async () => (await redis.get(`fraud:alerts:sender:${liveAccount}`)) ?? undefined, 60_000);
     const alert = JSON.parse(json) as { detected_at: string; velocity_count: number; region: string };
     const shownAt = (await dashboard.evaluate('Promise.race([window.__shownAt, new Promise((r) => setTimeout(() => r(-1), 5000))])')) as number;
-    assert.notEqual(shownAt, -1, 'the alert never showed');
+    expect(shownAt).not.toBe(-1); // the alert never showed
     const delay = shownAt - Date.parse(alert.detected_at);
-    assert.ok(delay < 1000, `shown ${delay}ms after the detector wrote it`);
+    expectWith(`shown ${delay}ms after the detector wrote it`, () => expect(delay < 1000).toBeTruthy());
     const cells = await alertRow(dashboard, liveAccount).locator('td').allTextContents();
-    assert.equal(cells[1], liveAccount);
-    assert.equal(cells[2], String(alert.velocity_count));
-    assert.match(cells[3]!, /^\d+\.\d\d EUR$/);
-    assert.equal(cells[4], 'eu-west');
+    expect(cells[1]).toBe(liveAccount);
+    expect(cells[2]).toBe(String(alert.velocity_count));
+    expect(cells[3]!).toMatch(/^\d+\.\d\d EUR$/);
+    expect(cells[4]).toBe('eu-west');
 
     // A case for the review tests: 4 alerts (> ESCALATION_REVIEW_AFTER = 3) open a manual review. Two more senders
     // with one alert each, and a second account in review, so the queue has an order to keep.
@@ -203,7 +204,7 @@ describe('analyst console in headless Chromium', () => {
     await waitFor('MANUAL_REVIEW', async () => (await stageOf(queuedAccount)) === 'MANUAL_REVIEW', 60_000, 250);
     for (const a of others) await alertRow(dashboard, a).waitFor();
     await waitFor('4 alerts of the reviewed account', async () => (await alertRow(dashboard, reviewAccount).count()) >= 4);
-    assert.equal(await alertRow(dashboard, reviewAccount).count(), 4, 'each alert once');
+    expect(await alertRow(dashboard, reviewAccount).count()).toBe(4); // each alert once
   });
 
   it('when the console restarts, then the page reconnects by itself and backfills the alerts written meanwhile', async () => {
@@ -216,14 +217,14 @@ describe('analyst console in headless Chromium', () => {
     consoleProc = await startConsole(consolePort);
     await dashboard.locator('#live-status[data-state=live]').waitFor({ timeout: 20_000 });
     await alertRow(dashboard, missed).waitFor({ timeout: 5_000 });
-    assert.equal(await alertRow(dashboard, liveAccount).count(), 1, 'rows already shown stay once');
+    expect(await alertRow(dashboard, liveAccount).count()).toBe(1); // rows already shown stay once
   });
 
   it('when the console loses its Redis subscription, then it re-subscribes and pages backfill what was not published to them', async () => {
     const list = await redis.client('LIST') as string;
     const line = list.split('\n').find((l) => l.includes(` name=fraud-console-alerts-${consoleProc.proc.pid} `));
-    assert.ok(line, 'the console subscriber connection');
-    const id = /\bid=(\d+)/.exec(line)![1]!;
+    expect(line).toBeTruthy(); // the console subscriber connection
+    const id = /\bid=(\d+)/.exec(line!)![1]!;
     await redis.client('KILL', 'ID', id);
     // An alert that reached the stream while the console was not subscribed (never published to it).
     const unseen = uniqueId('ACC_UNSEEN_');
@@ -246,33 +247,30 @@ describe('analyst console in headless Chromium', () => {
     // Both HIGH: the earlier deadline first.
     const dues = await queue.evaluateAll((rows, ours) => rows.filter((r) => ours.includes(r.getAttribute('data-account') ?? ''))
       .map((r) => r.lastElementChild?.getAttribute('title') ?? ''), [reviewAccount, queuedAccount]);
-    assert.equal(dues.length, 2);
-    assert.ok(dues[0]! <= dues[1]!, `ordered by deadline: ${dues.join(', ')}`);
+    expect(dues.length).toBe(2);
+    expectWith(`ordered by deadline: ${dues.join(', ')}`, () => expect(dues[0]! <= dues[1]!).toBeTruthy());
     const cells = await row.locator('td').allTextContents();
-    assert.deepEqual(cells.slice(0, 4), [reviewAccount, 'HIGH', 'MANUAL_REVIEW', '4']);
-    assert.match(cells[4]!, /^\d+m$/);
-    assert.match(cells[5]!, /^(3h5\dm|4h00m)$/);
+    expect(cells.slice(0, 4)).toStrictEqual([reviewAccount, 'HIGH', 'MANUAL_REVIEW', '4']);
+    expect(cells[4]!).toMatch(/^\d+m$/);
+    expect(cells[5]!).toMatch(/^(3h5\dm|4h00m)$/);
     await dashboard.locator('#live-status[data-state=live]').waitFor();
     if (SCREENSHOTS) await dashboard.screenshot({ path: join(SCREENSHOTS, 'console-dashboard.png') });
 
     await Promise.all([dashboard.waitForURL(`**/cases/${reviewAccount}`), row.locator('a').click()]);
-    assert.equal(await dashboard.locator('[data-testid=stage]').textContent(), 'MANUAL_REVIEW');
-    assert.equal(
-      await dashboard.locator('[data-testid=temporal-link]').getAttribute('href'),
-      `http://127.0.0.1:${TEMPORAL_UI_PORT}/namespaces/default/workflows/${caseWorkflowId(reviewAccount)}`,
-    );
+    expect(await dashboard.locator('[data-testid=stage]').textContent()).toBe('MANUAL_REVIEW');
+    expect(await dashboard.locator('[data-testid=temporal-link]').getAttribute('href')).toBe(`http://127.0.0.1:${TEMPORAL_UI_PORT}/namespaces/default/workflows/${caseWorkflowId(reviewAccount)}`);
     const timeline = await dashboard.locator('[data-testid=timeline] li').allTextContents();
-    assert.equal(timeline.filter((t) => /detector\s+alert/.test(t)).length, 4);
-    assert.ok(timeline.some((t) => /system\s+stage\s+MONITORING -> MANUAL_REVIEW/.test(t)));
+    expect(timeline.filter((t) => /detector\s+alert/.test(t)).length).toBe(4);
+    expect(timeline.some((t) => /system\s+stage\s+MONITORING -> MANUAL_REVIEW/.test(t))).toBeTruthy();
   });
 
   it('when a viewer opens the case, then there is no form, and a forged decision or clear is refused with 403', async () => {
     const page = await newPage();
     await signIn(page, users.viewer, `/cases/${reviewAccount}`);
-    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'MANUAL_REVIEW');
-    assert.equal(await page.locator('[data-testid=review-form]').count(), 0);
-    assert.equal(await page.locator('[data-testid=clear-form]').count(), 0);
-    assert.match((await page.locator('[data-testid=read-only]').textContent())!, /viewer/);
+    expect(await page.locator('[data-testid=stage]').textContent()).toBe('MANUAL_REVIEW');
+    expect(await page.locator('[data-testid=review-form]').count()).toBe(0);
+    expect(await page.locator('[data-testid=clear-form]').count()).toBe(0);
+    expect((await page.locator('[data-testid=read-only]').textContent())!).toMatch(/viewer/);
 
     // Forged with a valid CSRF token of the viewer's own session: only the role stops it.
     const csrf = (await page.locator('meta[name=csrf-token]').getAttribute('content'))!;
@@ -280,14 +278,14 @@ describe('analyst console in headless Chromium', () => {
     const forged = await page.request.post(`${base}/cases/${reviewAccount}/review`, {
       form: { _csrf: csrf, taskId, decision: 'FALSE_POSITIVE', note: 'forged' }, maxRedirects: 0,
     });
-    assert.equal(forged.status(), 403);
-    assert.match(await forged.text(), /Your role \(viewer\) may not decide reviews/);
+    expect(forged.status()).toBe(403);
+    expect(await forged.text()).toMatch(/Your role \(viewer\) may not decide reviews/);
     const clear = await page.request.post(`${base}/cases/${reviewAccount}/clear`, { form: { _csrf: csrf, reason: 'forged' }, maxRedirects: 0 });
-    assert.equal(clear.status(), 403);
+    expect(clear.status()).toBe(403);
     // Without the token, even a role that may decide is refused.
     const noToken = await dashboard.request.post(`${base}/cases/${reviewAccount}/review`, { form: { taskId, decision: 'FALSE_POSITIVE' }, maxRedirects: 0 });
-    assert.equal(noToken.status(), 403);
-    assert.equal(await stageOf(reviewAccount), 'MANUAL_REVIEW', 'nothing changed');
+    expect(noToken.status()).toBe(403);
+    expect(await stageOf(reviewAccount)).toBe('MANUAL_REVIEW'); // nothing changed
   });
 
   it('when an analyst completes the review on the case page, then the rejection or result shows, the stage changes and the trail says who', async () => {
@@ -298,19 +296,19 @@ describe('analyst console in headless Chromium', () => {
     await form.locator('input[name=taskId]').evaluate((el: { value: string }) => { el.value = 'review-stale'; });
     await form.locator('input[value=CONFIRMED_FRAUD]').check();
     await Promise.all([page.waitForURL(`**/cases/${reviewAccount}`), form.locator('button[type=submit]').click()]);
-    assert.match((await page.locator('[data-testid=flash]').textContent())!, /^Rejected by the case: unknown review task "review-stale"/);
-    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'MANUAL_REVIEW');
+    expect((await page.locator('[data-testid=flash]').textContent())!).toMatch(/^Rejected by the case: unknown review task "review-stale"/);
+    expect(await page.locator('[data-testid=stage]').textContent()).toBe('MANUAL_REVIEW');
 
     await form.locator('input[value=CONFIRMED_FRAUD]').check();
     await form.locator('textarea[name=note]').fill('card testing');
     await Promise.all([page.waitForURL(`**/cases/${reviewAccount}`), form.locator('button[type=submit]').click()]);
-    assert.match((await page.locator('[data-testid=flash]').textContent())!, new RegExp(`CONFIRMED_FRAUD by ${users.analyst.name}\\. The case is now BLOCKED\\.$`));
-    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'BLOCKED');
-    assert.equal(await form.count(), 0, 'a decided review has no form');
-    assert.match((await page.locator('[data-testid=decision]').textContent())!, new RegExp(`CONFIRMED_FRAUD by ${users.analyst.name}`));
+    expect((await page.locator('[data-testid=flash]').textContent())!).toMatch(new RegExp(`CONFIRMED_FRAUD by ${users.analyst.name}\\. The case is now BLOCKED\\.$`));
+    expect(await page.locator('[data-testid=stage]').textContent()).toBe('BLOCKED');
+    expect(await form.count()).toBe(0); // a decided review has no form
+    expect((await page.locator('[data-testid=decision]').textContent())!).toMatch(new RegExp(`CONFIRMED_FRAUD by ${users.analyst.name}`));
     const timeline = await page.locator('[data-testid=timeline] li').allTextContents();
-    assert.ok(timeline.some((t) => new RegExp(`analyst:${users.analyst.name}\\s+decision\\s+review .*CONFIRMED_FRAUD \\(card testing\\)`).test(t)));
-    assert.ok(timeline.some((t) => /BLOCK_CARD/.test(t)));
+    expect(timeline.some((t) => new RegExp(`analyst:${users.analyst.name}\\s+decision\\s+review .*CONFIRMED_FRAUD \\(card testing\\)`).test(t))).toBeTruthy();
+    expect(timeline.some((t) => /BLOCK_CARD/.test(t))).toBeTruthy();
     await waitFor('FraudStage BLOCKED', async () => (await stageOf(reviewAccount)) === 'BLOCKED', 20_000, 200);
     if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'console-case.png'), fullPage: true });
   });
@@ -318,22 +316,22 @@ describe('analyst console in headless Chromium', () => {
   it('when ops clear an account from its case page, then the case closes and the trail records who', async () => {
     const page = await newPage();
     await signIn(page, users.ops, `/cases/${liveAccount}`);
-    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'MONITORING');
+    expect(await page.locator('[data-testid=stage]').textContent()).toBe('MONITORING');
     const form = page.locator('[data-testid=clear-form]');
     await form.locator('input[name=reason]').fill('verified with the cardholder <img src=x onerror="document.title=1">');
     await Promise.all([page.waitForURL(`**/cases/${liveAccount}`), form.locator('button[type=submit]').click()]);
-    assert.match((await page.locator('[data-testid=flash]').textContent())!, new RegExp(`clearAccount sent by ${users.ops.name}`));
+    expect((await page.locator('[data-testid=flash]').textContent())!).toMatch(new RegExp(`clearAccount sent by ${users.ops.name}`));
     await waitFor('CLEARED', async () => (await stageOf(liveAccount)) === 'CLEARED', 30_000, 200);
     await page.reload();
-    assert.equal(await page.locator('[data-testid=stage]').textContent(), 'CLEARED');
+    expect(await page.locator('[data-testid=stage]').textContent()).toBe('CLEARED');
     const timeline = await page.locator('[data-testid=timeline] li').allTextContents();
-    assert.ok(timeline.some((t) => new RegExp(`ops:${users.ops.name}\\s+cleared\\s+account cleared: verified with the cardholder <img src=x`).test(t)));
-    assert.equal(await page.locator('[data-testid=timeline] img').count(), 0, 'the reason is text, not markup');
-    assert.equal(await redis.sismember('fraud:alerts:accounts', liveAccount), 0);
+    expect(timeline.some((t) => new RegExp(`ops:${users.ops.name}\\s+cleared\\s+account cleared: verified with the cardholder <img src=x`).test(t))).toBeTruthy();
+    expect(await page.locator('[data-testid=timeline] img').count()).toBe(0); // the reason is text, not markup
+    expect(await redis.sismember('fraud:alerts:accounts', liveAccount)).toBe(0);
 
     // Signing out ends the session: the page, its socket and its cookie no longer reach account data.
     await Promise.all([page.waitForURL('**/login'), page.click('header .who button')]);
     const after = await page.request.get(`${base}/cases/${liveAccount}`, { maxRedirects: 0 });
-    assert.equal(after.status(), 303);
+    expect(after.status()).toBe(303);
   });
 });

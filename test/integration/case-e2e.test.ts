@@ -1,17 +1,18 @@
 // End to end on the real stack: payments on Kafka -> detector -> alerts in Redis -> case signaller -> Temporal
 // case workflow on a real worker -> review, SMS through Twilio's spec mock, card block, audit log; crashes; and
 // clearing with the temporal CLI.
-import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { expectWith } from '../support/expect.ts';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { repoRoot } from '../../common/env.ts';
-import { FraudAlertCount, FraudStage, caseStateQuery, caseWorkflowId } from '../../workflows/messages.ts';
-import type { AuditEntry } from '../../activities/types.ts';
+import { caseStateQuery, caseWorkflowId } from '../../contracts/case.ts';
+import { FraudAlertCount, FraudStage } from '../../contracts/search-attributes.ts';
+import type { AuditEntry } from '../../contracts/audit.ts';
 import { countingProxy, type CountingProxy } from '../support/counting-proxy.ts';
-import { config, createTopics, isolatedRedis, produce, stack, startService, uniqueId, waitFor, type RunningProcess } from '../support/stack.ts';
+import { config, createTopics, isolatedRedis, produce, stack, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
 
 const TWILIO_MOCK = `http://127.0.0.1:${process.env.TWILIO_MOCK_PORT ?? 4010}`;
 const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
@@ -84,9 +85,9 @@ async function caseAttributes(accountId: string) {
 
 function checkExactlyOnce(entries: AuditEntry[]) {
   const done = entries.filter((e) => e.type === 'action').map((e) => (e.data as { action: string }).action);
-  assert.deepEqual(done.sort(), ['BLOCK_CARD', 'MANUAL_REVIEW', 'NOTIFY_ISSUER', 'REQUIRE_3DS']);
+  expect(done.sort()).toStrictEqual(['BLOCK_CARD', 'MANUAL_REVIEW', 'NOTIFY_ISSUER', 'REQUIRE_3DS']);
   const stages = entries.filter((e) => e.type === 'stage').map((e) => (e.data as { to: string }).to);
-  assert.deepEqual(stages, ['MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED']);
+  expect(stages).toStrictEqual(['MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED']);
 }
 
 describe('fraud case end to end', () => {
@@ -106,26 +107,26 @@ describe('fraud case end to end', () => {
       const a = await caseAttributes(acc);
       return a.stage === 'BLOCKED' && a.count === 12 ? a : undefined;
     }, 60_000, 250);
-    assert.equal(attrs.status, 'RUNNING');
+    expect(attrs.status).toBe('RUNNING');
 
     const state = await client.workflow.getHandle(caseWorkflowId(acc)).query(caseStateQuery);
-    assert.equal(state.alertCount, 12);
-    assert.equal(await redis.get(`fraud:count:sender:${acc}`), '12');
-    assert.equal(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore, 1);
-    assert.equal(await redis.hlen('fraud:issuer:blocks'), 1);
-    assert.equal(await redis.xlen('fraud:issuer:notifications'), 1);
+    expect(state.alertCount).toBe(12);
+    expect(await redis.get(`fraud:count:sender:${acc}`)).toBe('12');
+    expect(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore).toBe(1);
+    expect(await redis.hlen('fraud:issuer:blocks')).toBe(1);
+    expect(await redis.xlen('fraud:issuer:notifications')).toBe(1);
     const notice = (await redis.xrange('fraud:issuer:notifications', '-', '+'))[0]![1];
-    assert.match(notice[notice.indexOf('message') + 1]!, /card blocked: 12 velocity fraud alerts/);
+    expect(notice[notice.indexOf('message') + 1]!).toMatch(/card blocked: 12 velocity fraud alerts/);
 
     const entries = await waitFor('the audit trail', async () => {
       const e = await audit(redis, acc);
       return e.filter((x) => x.type === 'alert').length === 12 && e.some((x) => x.type === 'stage' && (x.data as { to: string }).to === 'BLOCKED') ? e : undefined;
     });
     checkExactlyOnce(entries);
-    assert.ok(entries.every((e) => e.actor && e.at && e.detail), 'every entry says who, when and what');
+    expect(entries.every((e) => e.actor && e.at && e.detail)).toBeTruthy(); // every entry says who, when and what
     const sms = entries.find((e) => (e.data as { action?: string }).action === 'REQUIRE_3DS' && e.type === 'action')!;
-    assert.match(sms.detail, /\+1415•••0123 via twilio/);
-    assert.doesNotMatch(JSON.stringify(entries), /4155550123/, 'the full phone number is never recorded');
+    expect(sms.detail).toMatch(/\+1415•••0123 via twilio/);
+    expect(JSON.stringify(entries)).not.toMatch(/4155550123/); // the full phone number is never recorded
 
     // Ops clear the account with the temporal CLI, as an operator would.
     await promisify(execFile)(temporalCli, [
@@ -133,11 +134,11 @@ describe('fraud case end to end', () => {
       '--input', JSON.stringify({ by: 'ops-e2e', reason: 'verified with the cardholder' }),
     ]);
     await waitFor('the case to close', async () => (await caseAttributes(acc)).status === 'COMPLETED', 30_000, 200);
-    assert.equal(await redis.sismember('fraud:alerts:accounts', acc), 0);
-    assert.equal(await redis.get(`fraud:count:sender:${acc}`), null);
+    expect(await redis.sismember('fraud:alerts:accounts', acc)).toBe(0);
+    expect(await redis.get(`fraud:count:sender:${acc}`)).toBe(null);
     const cleared = (await audit(redis, acc)).find((e) => e.type === 'cleared');
-    assert.equal(cleared?.actor, 'ops:ops-e2e');
-    assert.equal((await caseAttributes(acc)).stage, 'CLEARED');
+    expect(cleared?.actor).toBe('ops:ops-e2e');
+    expect((await caseAttributes(acc)).stage).toBe('CLEARED');
     redis.disconnect();
   });
 
@@ -152,7 +153,7 @@ describe('fraud case end to end', () => {
     await produce(p.topic, bursts(acc, 12));
     // Kill the worker the moment each action's effect lands, while the next one is under way, three times over.
     const effects: Array<[string, () => Promise<boolean>]> = [
-      ['the review task', async () => (await redis.zcard('fraud:reviews:open')) > 0],
+      ['the review task', async () => Boolean((await client.workflow.getHandle(caseWorkflowId(acc)).describe()).memo?.openReview)],
       ['the SMS', async () => (await redis.keys('fraud:sms:sent:*')).length > 0],
       ['the card block', async () => (await redis.hexists('fraud:issuer:blocks', acc)) === 1],
     ];
@@ -167,11 +168,11 @@ describe('fraud case end to end', () => {
       return e.some((x) => x.type === 'action' && (x.data as { action: string }).action === 'NOTIFY_ISSUER') ? e : undefined;
     }, 30_000);
     checkExactlyOnce(entries);
-    assert.equal(entries.filter((e) => e.type === 'alert').length, 12);
-    assert.equal(new Set(entries.map((e) => e.id)).size, entries.length, 'no audit entry twice');
-    assert.equal(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore, 1);
-    assert.equal(await redis.xlen('fraud:issuer:notifications'), 1);
-    assert.equal(await redis.hlen('fraud:issuer:blocks'), 1);
+    expect(entries.filter((e) => e.type === 'alert').length).toBe(12);
+    expect(new Set(entries.map((e) => e.id)).size).toBe(entries.length); // no audit entry twice
+    expect(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore).toBe(1);
+    expect(await redis.xlen('fraud:issuer:notifications')).toBe(1);
+    expect(await redis.hlen('fraud:issuer:blocks')).toBe(1);
     await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
     redis.disconnect();
   });
@@ -190,7 +191,7 @@ describe('Temporal outage', () => {
       // Detection does not wait for Temporal: all five alerts land in Redis while it is down.
       await waitFor('five alerts in Redis', async () => (await redis.get(`fraud:count:sender:${acc}`)) === '5', 60_000, 200);
       const pending = (await redis.xpending('fraud:alerts:stream', 'case-signaller')) as [number, ...unknown[]];
-      assert.ok(pending[0] + (await redis.xlen('fraud:alerts:stream')) > 0, 'the alerts wait in the stream');
+      expect(pending[0] + (await redis.xlen('fraud:alerts:stream')) > 0).toBeTruthy(); // the alerts wait in the stream
     } finally {
       await stack('up', 'temporal');
     }
@@ -202,7 +203,7 @@ describe('Temporal outage', () => {
       const s = await client.workflow.getHandle(caseWorkflowId(acc)).query(caseStateQuery).catch(() => undefined);
       return s?.alertCount === 5 && s.stage === 'MANUAL_REVIEW' ? s : undefined;
     }, 120_000, 500);
-    assert.equal(state.actions.filter((a) => a.action === 'MANUAL_REVIEW').length, 1);
+    expect(state.actions.filter((a) => a.action === 'MANUAL_REVIEW').length).toBe(1);
     redis.disconnect();
   });
 });
@@ -231,25 +232,25 @@ describe('the analysts\' CLI on a live case', () => {
       const rows = JSON.parse(r.out) as Array<{ accountId: string; taskId: string; priority: string }>;
       return rows.find((x) => x.accountId === acc);
     }, 30_000, 500);
-    assert.equal(listed.priority, 'HIGH');
+    expect(listed.priority).toBe('HIGH');
 
     const bad = await cli('review', acc, '--task', 'review-bogus', '--decision', 'confirmed-fraud', '--analyst', 'ana');
-    assert.equal(bad.code, 1);
-    assert.match(bad.err, /rejected: unknown review task "review-bogus"/);
-    assert.equal((await caseAttributes(acc)).stage, 'MANUAL_REVIEW');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/rejected: unknown review task "review-bogus"/);
+    expect((await caseAttributes(acc)).stage).toBe('MANUAL_REVIEW');
 
     const ok = await cli('review', acc, '--decision', 'confirmed-fraud', '--analyst', 'ana', '--note', 'card testing');
-    assert.equal(ok.code, 0, ok.err);
-    assert.match(ok.out, /CONFIRMED_FRAUD; case is now BLOCKED/);
+    expectWith(ok.err, () => expect(ok.code).toBe(0));
+    expect(ok.out).toMatch(/CONFIRMED_FRAUD; case is now BLOCKED/);
     await waitFor('FraudStage BLOCKED', async () => (await caseAttributes(acc)).stage === 'BLOCKED', 20_000, 200);
 
     const again = await cli('review', acc, '--decision', 'false-positive', '--analyst', 'bob');
-    assert.match(again.err, /already decided/);
+    expect(again.err).toMatch(/already decided/);
 
     const shown = await cli('case', acc);
-    assert.equal(shown.code, 0, shown.err);
-    assert.match(shown.out, /stage BLOCKED/);
-    assert.match(shown.out, /analyst:ana\s+decision\s+review .*CONFIRMED_FRAUD \(card testing\)/);
+    expectWith(shown.err, () => expect(shown.code).toBe(0));
+    expect(shown.out).toMatch(/stage BLOCKED/);
+    expect(shown.out).toMatch(/analyst:ana\s+decision\s+review .*CONFIRMED_FRAUD \(card testing\)/);
     await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
     redis.disconnect();
   });

@@ -1,11 +1,10 @@
 // The detector against the real broker and Redis: alert keys, replay, dead letters, crashes, scaling out.
-import assert from 'node:assert/strict';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { paymentStream } from '../../traffic/generator.ts';
+import { paymentStream } from '../../common/payment-traffic.ts';
 import {
   createTopics, isolatedRedis, kafka, produce, redisClient, restartService, startService, uniqueId, waitFor, type RunningProcess,
-} from '../support/stack.ts';
+} from '../../harness/stack.ts';
 
 const startDetector = (env: Record<string, string>) =>
   startService('detector/main.ts', { CHECKPOINT_INTERVAL_MS: '100', LOG_LEVEL: 'warn', ...env }, { portVar: 'DETECTOR_METRICS_PORT' });
@@ -61,25 +60,25 @@ describe('detector on Kafka and Redis', () => {
 
     const raw = await waitFor('the alert key', () => redis.get(`fraud:alerts:sender:${sender}`).then((v) => v ?? undefined));
     const alert = JSON.parse(raw) as Record<string, unknown>;
-    assert.equal(alert.sender_account_id, sender);
-    assert.equal(alert.velocity_count, 3);
-    assert.equal(alert.amount, 99.99);
-    assert.equal(alert.region, 'us-east');
-    assert.equal(alert.alert_timestamp, new Date(T + 9000).toISOString());
-    assert.deepEqual(alert.transaction_ids, ['t1', 't2', 't3']);
-    assert.match(String(alert.alert_id), /^va_[0-9a-f]{24}$/);
-    assert.deepEqual(await redis.smembers('fraud:alerts:accounts'), [sender]);
-    assert.equal(await redis.get(`fraud:count:sender:${sender}`), '1');
-    assert.equal(await redis.type(`fraud:alerts:sender:${sender}`), 'string');
+    expect(alert.sender_account_id).toBe(sender);
+    expect(alert.velocity_count).toBe(3);
+    expect(alert.amount).toBe(99.99);
+    expect(alert.region).toBe('us-east');
+    expect(alert.alert_timestamp).toBe(new Date(T + 9000).toISOString());
+    expect(alert.transaction_ids).toStrictEqual(['t1', 't2', 't3']);
+    expect(String(alert.alert_id)).toMatch(/^va_[0-9a-f]{24}$/);
+    expect(await redis.smembers('fraud:alerts:accounts')).toStrictEqual([sender]);
+    expect(await redis.get(`fraud:count:sender:${sender}`)).toBe('1');
+    expect(await redis.type(`fraud:alerts:sender:${sender}`)).toBe('string');
     await waitFor('the published alert', async () => published.length === 1);
-    assert.equal((JSON.parse(published[0]!) as { alert_id: string }).alert_id, alert.alert_id);
-    assert.deepEqual(await streamAlertIds(redis), [alert.alert_id]);
+    expect((JSON.parse(published[0]!) as { alert_id: string }).alert_id).toBe(alert.alert_id);
+    expect(await streamAlertIds(redis)).toStrictEqual([alert.alert_id]);
 
     // Two more below threshold: no new alert.
     await produce(topic, [payment(sender, 't4', T + 10_000), payment(sender, 't5', T + 11_000)]);
     await waitFor('both events processed', async () => (await metric(det.port, 'detector_events_total{outcome="counted"}')) >= 4);
-    assert.equal(await redis.get(`fraud:count:sender:${sender}`), '1');
-    assert.equal(await det.stop(), 0);
+    expect(await redis.get(`fraud:count:sender:${sender}`)).toBe('1');
+    expect(await det.stop()).toBe(0);
     sub.disconnect();
     redis.disconnect();
   });
@@ -96,14 +95,14 @@ describe('detector on Kafka and Redis', () => {
     await waitFor('all alerts', async () => (await redis.xlen('fraud:alerts:stream')) >= bursts);
     await first.stop();
     const countsBefore = await countsBySender(redis);
-    assert.equal(Object.keys(countsBefore).length, bursts);
+    expect(Object.keys(countsBefore).length).toBe(bursts);
 
     const replay = await start({ ...env, DETECTOR_GROUP_ID: uniqueId('g-') });
     await waitFor('the replay to recompute every alert', async () => (await metric(replay.port, 'detector_alerts_duplicate_total')) >= bursts);
-    assert.equal(await metric(replay.port, 'detector_alerts_written_total'), 0);
+    expect(await metric(replay.port, 'detector_alerts_written_total')).toBe(0);
     await replay.stop();
-    assert.deepEqual(await countsBySender(redis), countsBefore);
-    assert.equal(await redis.xlen('fraud:alerts:stream'), bursts);
+    expect(await countsBySender(redis)).toStrictEqual(countsBefore);
+    expect(await redis.xlen('fraud:alerts:stream')).toBe(bursts);
     redis.disconnect();
   });
 
@@ -132,18 +131,18 @@ describe('detector on Kafka and Redis', () => {
     });
     await waitFor('five dead letters', async () => dead.length >= 5);
     await consumer.disconnect();
-    assert.deepEqual(dead.map((d) => d.value), bad.map((b) => b.value));
-    assert.deepEqual(dead.map((d) => d.offset), ['0', '1', '2', '3', '4']);
+    expect(dead.map((d) => d.value)).toStrictEqual(bad.map((b) => b.value));
+    expect(dead.map((d) => d.offset)).toStrictEqual(['0', '1', '2', '3', '4']);
     const reasons = dead.map((d) => d.reason);
-    assert.match(reasons[0]!, /malformed JSON/);
-    assert.match(reasons[1]!, /amount must be greater than 0/);
-    assert.match(reasons[2]!, /currency is not an ISO 4217 code/);
-    assert.match(reasons[3]!, /before 2000-01-01/);
-    assert.match(reasons[4]!, /missing field receiver_account_id/);
+    expect(reasons[0]!).toMatch(/malformed JSON/);
+    expect(reasons[1]!).toMatch(/amount must be greater than 0/);
+    expect(reasons[2]!).toMatch(/currency is not an ISO 4217 code/);
+    expect(reasons[3]!).toMatch(/before 2000-01-01/);
+    expect(reasons[4]!).toMatch(/missing field receiver_account_id/);
 
     const alert = await waitFor('the alert after the bad events', () => redis.get(`fraud:alerts:sender:${sender}`).then((v) => v ?? undefined));
-    assert.deepEqual((JSON.parse(alert) as { transaction_ids: string[] }).transaction_ids, ['g1', 'g2', 'g3']);
-    assert.equal(await metric(det.port, 'detector_events_total{outcome="dead_letter"}'), 5);
+    expect((JSON.parse(alert) as { transaction_ids: string[] }).transaction_ids).toStrictEqual(['g1', 'g2', 'g3']);
+    expect(await metric(det.port, 'detector_events_total{outcome="dead_letter"}')).toBe(5);
     await det.stop();
     redis.disconnect();
   });
@@ -167,7 +166,7 @@ describe('detector on Kafka and Redis', () => {
       await det.stop();
       reference = { ids: (await streamAlertIds(redis)).sort(), counts: await countsBySender(redis) };
       redis.disconnect();
-      assert.equal(reference.ids.length, expected);
+      expect(reference.ids.length).toBe(expected);
     });
 
     async function settle(redis: Redis): Promise<void> {
@@ -181,13 +180,13 @@ describe('detector on Kafka and Redis', () => {
         const victim = await start(env);
         await waitFor(`${atAlerts} alerts`, async () => (await redis.xlen('fraud:alerts:stream')) >= atAlerts, 120_000, 20);
         await victim.kill();
-        assert.ok((await redis.xlen('fraud:alerts:stream')) < expected, 'the kill must land mid-stream');
+        expect((await redis.xlen('fraud:alerts:stream')) < expected).toBeTruthy(); // the kill must land mid-stream
       }
       const survivor = await start(env);
       await settle(redis);
       await survivor.stop();
-      assert.deepEqual((await streamAlertIds(redis)).sort(), reference.ids);
-      assert.deepEqual(await countsBySender(redis), reference.counts);
+      expect((await streamAlertIds(redis)).sort()).toStrictEqual(reference.ids);
+      expect(await countsBySender(redis)).toStrictEqual(reference.counts);
       redis.disconnect();
     });
 
@@ -205,8 +204,8 @@ describe('detector on Kafka and Redis', () => {
       await produce(own.topic, events.slice(half));
       await settle(redis);
       await b!.stop();
-      assert.deepEqual((await streamAlertIds(redis)).sort(), reference.ids);
-      assert.deepEqual(await countsBySender(redis), reference.counts);
+      expect((await streamAlertIds(redis)).sort()).toStrictEqual(reference.ids);
+      expect(await countsBySender(redis)).toStrictEqual(reference.counts);
       redis.disconnect();
     });
 
@@ -230,10 +229,10 @@ describe('detector on Kafka and Redis', () => {
       await restartService('kafka');
       await produce(own.topic, events.slice(2 * third));
       await waitFor('every alert after both restarts', async () => (await redis2.xlen('fraud:alerts:stream')) >= expected, 180_000, 250);
-      assert.equal(det.proc.exitCode, null, 'the detector kept running through both outages');
+      expect(det.proc.exitCode).toBe(null); // the detector kept running through both outages
       await det.stop();
-      assert.deepEqual((await streamAlertIds(redis2)).sort(), reference.ids);
-      assert.deepEqual(await countsBySender(redis2), reference.counts);
+      expect((await streamAlertIds(redis2)).sort()).toStrictEqual(reference.ids);
+      expect(await countsBySender(redis2)).toStrictEqual(reference.counts);
       redis2.disconnect();
     });
   });

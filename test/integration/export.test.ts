@@ -2,24 +2,25 @@
 // to the BigQuery emulator (bqemulator, stack/bigquery.sh) and to NDJSON files, and checked against figures this test
 // computes itself from the raw audit stream. Then the real thing: a worker process, the dev server's Schedule, and
 // the CLI's pause, backfill, run and resume; and a window whose export fails until BigQuery is back.
-import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { expectWith } from '../support/expect.ts';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
-import { AuditLog } from '../../activities/audit-log.ts';
+import { AuditLog } from '../../common/audit-log.ts';
 import { createExportActivities, type AuditEventRow, type SenderSummaryRow } from '../../activities/export.ts';
 import { BigQuerySink, NdjsonSink, type NdjsonManifest } from '../../activities/export-sinks.ts';
-import type { AuditEntry } from '../../activities/types.ts';
+import type { AuditEntry } from '../../contracts/audit.ts';
 import { repoRoot } from '../../common/env.ts';
 import { exportWindowWorkflow } from '../../workflows/export.ts';
-import { ExportWindowStart, windowFrom, type ExportWindow } from '../../workflows/export-window.ts';
-import type { AlertSignal } from '../../workflows/messages.ts';
-import { config, freePort, isolatedRedis, startService, uniqueId, waitFor, type RunningProcess } from '../support/stack.ts';
+import { windowFrom, type ExportWindow } from '../../contracts/export.ts';
+import { ExportWindowStart } from '../../contracts/search-attributes.ts';
+import type { AlertSignal } from '../../contracts/alert.ts';
+import { config, freePort, isolatedRedis, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
 
 // Always the local emulator, whatever BIGQUERY_* the environment holds: a test never writes to a real project.
 const BQ = { projectId: 'fraud-test', apiEndpoint: `http://127.0.0.1:${process.env.BIGQUERY_PORT ?? 9050}` };
@@ -129,24 +130,24 @@ describe('exports to the BigQuery emulator', () => {
     const before = Date.now();
     const first = await acts.exportWindow(w1);
     const second = await acts.exportWindow(w1);
-    assert.deepEqual(second.tables, first.tables);
-    assert.deepEqual(first.tables, { sender_summary: Object.keys(expected.senders).length, audit_events: expected.entryIds.length });
-    assert.equal(first.sink, 'bigquery');
+    expect(second.tables).toStrictEqual(first.tables);
+    expect(first.tables).toStrictEqual({ sender_summary: Object.keys(expected.senders).length, audit_events: expected.entryIds.length });
+    expect(first.sink).toBe('bigquery');
 
     const { summary, events } = await bigQueryRows(sink);
-    assert.deepEqual(figures(summary), expected.senders);
-    assert.equal(summary.length, 4, 'three senders and the edge account, once each');
-    assert.deepEqual(events.map((e) => e.entry_id).sort(), expected.entryIds, 'every audit entry of the window, once');
+    expect(figures(summary)).toStrictEqual(expected.senders);
+    expect(summary.length).toBe(4); // three senders and the edge account, once each
+    expect(events.map((e) => e.entry_id).sort()).toStrictEqual(expected.entryIds); // every audit entry of the window, once
     for (const r of summary) {
-      assert.equal(r.window_start, w1.windowStart);
-      assert.equal(r.window_end, w1.windowEnd);
-      assert.ok(Date.parse(r.sync_time) >= before - 1000 && Date.parse(r.sync_time) <= Date.now(), 'sync_time is the export run time');
+      expect(r.window_start).toBe(w1.windowStart);
+      expect(r.window_end).toBe(w1.windowEnd);
+      expect(Date.parse(r.sync_time) >= before - 1000 && Date.parse(r.sync_time) <= Date.now()).toBeTruthy(); // sync_time is the export run time
     }
     const edge = events.filter((e) => e.account_id === `${prefix}EDGE`);
-    assert.deepEqual(edge.map((e) => e.occurred_at), [w1.windowStart], 'the entry at the start is in, the one at the end is not');
+    expect(edge.map((e) => e.occurred_at)).toStrictEqual([w1.windowStart]); // the entry at the start is in, the one at the end is not
     const action = events.find((e) => e.type === 'action')!;
-    assert.equal(action.action, 'MANUAL_REVIEW');
-    assert.deepEqual(JSON.parse(action.data), { action: 'MANUAL_REVIEW' });
+    expect(action.action).toBe('MANUAL_REVIEW');
+    expect(JSON.parse(action.data)).toStrictEqual({ action: 'MANUAL_REVIEW' });
   });
 
   it('when a window is too large to send inline, then it goes through a staging table with the same result, twice giving one copy', async () => {
@@ -156,40 +157,37 @@ describe('exports to the BigQuery emulator', () => {
     await acts.exportWindow(w2);
     const expected = await expectedFromAuditLog(redis, w2);
     const { summary, events } = await bigQueryRows(sink, w2);
-    assert.deepEqual(figures(summary), expected.senders);
-    assert.deepEqual(events.map((e) => e.entry_id).sort(), expected.entryIds);
-    assert.equal(events.find((e) => e.type === 'alert')?.velocity_count !== null, true);
+    expect(figures(summary)).toStrictEqual(expected.senders);
+    expect(events.map((e) => e.entry_id).sort()).toStrictEqual(expected.entryIds);
+    expect(events.find((e) => e.type === 'alert')?.velocity_count !== null).toBe(true);
     const [tables] = await sink.bigquery.dataset(sink.destination.split('.')[1]!).getTables();
-    assert.deepEqual(tables.map((t) => t.id).sort(), ['audit_events', 'sender_summary'], 'no staging table left behind');
+    expect(tables.map((t) => t.id).sort()).toStrictEqual(['audit_events', 'sender_summary']); // no staging table left behind
   });
 
   it('when a window has no audit entries, then its export is empty and succeeds, and an emptied window loses its old rows', async () => {
     const acts = createExportActivities({ audit, sink });
     const [empty] = recentWindows(1, 10);
     const r = await acts.exportWindow(empty!);
-    assert.deepEqual(r.tables, { sender_summary: 0, audit_events: 0 });
-    assert.deepEqual(await bigQueryRows(sink, empty), { summary: [], events: [] });
+    expect(r.tables).toStrictEqual({ sender_summary: 0, audit_events: 0 });
+    expect(await bigQueryRows(sink, empty)).toStrictEqual({ summary: [], events: [] });
 
     await acts.exportWindow(w3);
-    assert.ok((await bigQueryRows(sink, w3)).summary.length > 0);
+    expect((await bigQueryRows(sink, w3)).summary.length > 0).toBeTruthy();
     const nothing = { inRange: async () => [] } as unknown as AuditLog;
     await createExportActivities({ audit: nothing, sink }).exportWindow(w3);
-    assert.deepEqual(await bigQueryRows(sink, w3), { summary: [], events: [] });
-    assert.ok((await bigQueryRows(sink, w1)).summary.length > 0, 'other windows are untouched');
+    expect(await bigQueryRows(sink, w3)).toStrictEqual({ summary: [], events: [] });
+    expect((await bigQueryRows(sink, w1)).summary.length > 0).toBeTruthy(); // other windows are untouched
   });
 
   it('when the tables are created, then they have explicit schemas, window_start partitioning and clustering', async () => {
     const dataset = sink.bigquery.dataset(sink.destination.split('.')[1]!);
     const [summary] = await dataset.table('sender_summary').getMetadata();
-    assert.deepEqual(summary.timePartitioning, { type: 'DAY', field: 'window_start' });
-    assert.deepEqual(summary.clustering, { fields: ['sender_account_id'] });
-    assert.deepEqual(
-      (summary.schema.fields as Array<{ name: string; type: string }>).map((f) => `${f.name}:${f.type.replace('INTEGER', 'INT64')}`),
-      ['window_start:TIMESTAMP', 'window_end:TIMESTAMP', 'sender_account_id:STRING', 'alert_count_1h:INT64', 'peak_velocity:INT64', 'sync_time:TIMESTAMP'],
-    );
+    expect(summary.timePartitioning).toStrictEqual({ type: 'DAY', field: 'window_start' });
+    expect(summary.clustering).toStrictEqual({ fields: ['sender_account_id'] });
+    expect((summary.schema.fields as Array<{ name: string; type: string }>).map((f) => `${f.name}:${f.type.replace('INTEGER', 'INT64')}`)).toStrictEqual(['window_start:TIMESTAMP', 'window_end:TIMESTAMP', 'sender_account_id:STRING', 'alert_count_1h:INT64', 'peak_velocity:INT64', 'sync_time:TIMESTAMP']);
     const [events] = await dataset.table('audit_events').getMetadata();
-    assert.deepEqual(events.timePartitioning, { type: 'DAY', field: 'window_start' });
-    assert.ok((events.schema.fields as Array<{ name: string }>).some((f) => f.name === 'occurred_at'));
+    expect(events.timePartitioning).toStrictEqual({ type: 'DAY', field: 'window_start' });
+    expect((events.schema.fields as Array<{ name: string }>).some((f) => f.name === 'occurred_at')).toBeTruthy();
   });
 });
 
@@ -227,24 +225,24 @@ describe('exports to NDJSON files', () => {
     const acts = createExportActivities({ audit, sink });
     await acts.exportWindow(w1);
     const r = await acts.exportWindow(w1);
-    assert.equal(r.sink, 'ndjson');
+    expect(r.sink).toBe('ndjson');
     const expected = await expectedFromAuditLog(redis, w1);
     const got = await readWindow(sink, w1);
-    assert.deepEqual(figures(got.summary), expected.senders);
-    assert.deepEqual(got.events.map((e) => e.entry_id).sort(), expected.entryIds);
-    assert.deepEqual(got.manifest.files, { 'sender_summary.ndjson': { rows: got.summary.length }, 'audit_events.ndjson': { rows: got.events.length } });
-    assert.equal(got.manifest.window_start, w1.windowStart);
-    assert.deepEqual(await readdir(dir), [sink.windowDir(w1.windowStart).slice(dir.length + 1)], 'one folder, no temporary or old copies');
+    expect(figures(got.summary)).toStrictEqual(expected.senders);
+    expect(got.events.map((e) => e.entry_id).sort()).toStrictEqual(expected.entryIds);
+    expect(got.manifest.files).toStrictEqual({ 'sender_summary.ndjson': { rows: got.summary.length }, 'audit_events.ndjson': { rows: got.events.length } });
+    expect(got.manifest.window_start).toBe(w1.windowStart);
+    expect(await readdir(dir)).toStrictEqual([sink.windowDir(w1.windowStart).slice(dir.length + 1)]); // one folder, no temporary or old copies
   });
 
   it('when a window has no audit entries, then it gets empty files and a manifest, not a failure', async () => {
     const sink = new NdjsonSink(dir);
     const [empty] = recentWindows(1, 10);
     const r = await createExportActivities({ audit, sink }).exportWindow(empty!);
-    assert.deepEqual(r.tables, { sender_summary: 0, audit_events: 0 });
+    expect(r.tables).toStrictEqual({ sender_summary: 0, audit_events: 0 });
     const got = await readWindow(sink, empty!);
-    assert.deepEqual([got.summary, got.events], [[], []]);
-    assert.equal(got.manifest.files['sender_summary.ndjson']!.rows, 0);
+    expect([got.summary, got.events]).toStrictEqual([[], []]);
+    expect(got.manifest.files['sender_summary.ndjson']!.rows).toBe(0);
   });
 
   it('when the same window goes to both sinks, then the rows are the same', async () => {
@@ -257,8 +255,8 @@ describe('exports to NDJSON files', () => {
       const files = await readWindow(nd, w2);
       const tables = await bigQueryRows(bq, w2);
       const byKey = <T extends object>(rows: T[], key: keyof T) => [...rows].sort((a, b) => String(a[key]).localeCompare(String(b[key])));
-      assert.deepEqual(byKey(tables.summary, 'sender_account_id'), byKey(files.summary, 'sender_account_id'));
-      assert.deepEqual(byKey(tables.events, 'entry_id'), byKey(files.events, 'entry_id'));
+      expect(byKey(tables.summary, 'sender_account_id')).toStrictEqual(byKey(files.summary, 'sender_account_id'));
+      expect(byKey(tables.events, 'entry_id')).toStrictEqual(byKey(files.events, 'entry_id'));
     } finally {
       await dropDataset(bq);
     }
@@ -326,27 +324,24 @@ describe('the export Schedule on the dev server, with a worker and the CLI', () 
     const worker = await startWorker(); // healthy only once it has created the Schedule
 
     const paused = await cli('pause', '--note', 'integration test');
-    assert.equal(paused.code, 0, paused.err);
+    expectWith(paused.err, () => expect(paused.code).toBe(0));
     const status = await cli('status', '--json');
-    assert.equal(status.code, 0, status.err);
-    assert.deepEqual(
-      (({ paused, note, overlap, taskQueue: q }) => ({ paused, note, overlap, taskQueue: q }))(JSON.parse(status.out) as Record<string, unknown>),
-      { paused: true, note: 'integration test', overlap: 'BUFFER_ALL', taskQueue },
-    );
+    expectWith(status.err, () => expect(status.code).toBe(0));
+    expect((({ paused, note, overlap, taskQueue: q }) => ({ paused, note, overlap, taskQueue: q }))(JSON.parse(status.out) as Record<string, unknown>)).toStrictEqual({ paused: true, note: 'integration test', overlap: 'BUFFER_ALL', taskQueue });
 
     const from = windows[0]!.windowStart;
     const to = windows[2]!.windowEnd;
     const backfill = await cli('backfill', '--from', from, '--to', to, '--wait', '--timeout', '3');
-    assert.equal(backfill.code, 0, `${backfill.out}\n${backfill.err}`);
-    assert.equal(backfill.out.match(/ COMPLETED /g)?.length, 3, backfill.out);
+    expectWith(`${backfill.out}\n${backfill.err}`, () => expect(backfill.code).toBe(0));
+    expectWith(backfill.out, () => expect(backfill.out.match(/ COMPLETED /g)?.length).toBe(3));
 
     const { summary } = await bigQueryRows(sink);
-    assert.deepEqual([...new Set(summary.map((r) => r.window_start))].sort(), windows.map((w) => w.windowStart), 'three windows');
+    expect([...new Set(summary.map((r) => r.window_start))].sort()).toStrictEqual(windows.map((w) => w.windowStart)); // three windows
     for (const w of windows) {
       const expected = await expectedFromAuditLog(redis, w);
-      assert.deepEqual(figures(summary.filter((r) => r.window_start === w.windowStart)), expected.senders, `figures of ${w.windowStart}`);
+      expectWith(`figures of ${w.windowStart}`, () => expect(figures(summary.filter((r) => r.window_start === w.windowStart))).toStrictEqual(expected.senders));
       const { events } = await bigQueryRows(sink, w);
-      assert.deepEqual(events.map((e) => e.entry_id).sort(), expected.entryIds);
+      expect(events.map((e) => e.entry_id).sort()).toStrictEqual(expected.entryIds);
     }
 
     // Each run is tagged with its window, and none overlapped the next.
@@ -355,28 +350,28 @@ describe('the export Schedule on the dev server, with a worker and the CLI', () 
       const workflowId = line.trim().split(/\s+/)[1]!;
       runs.push(await client.workflow.getHandle(workflowId).describe());
     }
-    assert.equal(runs.length, 3);
-    assert.deepEqual(runs.map((d) => d.typedSearchAttributes.get(ExportWindowStart)?.toISOString()), windows.map((w) => w.windowStart));
-    for (let i = 1; i < runs.length; i++) assert.ok(runs[i]!.startTime >= runs[i - 1]!.closeTime!, 'BUFFER_ALL: one window after another');
+    expect(runs.length).toBe(3);
+    expect(runs.map((d) => d.typedSearchAttributes.get(ExportWindowStart)?.toISOString())).toStrictEqual(windows.map((w) => w.windowStart));
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.startTime >= runs[i - 1]!.closeTime!).toBeTruthy(); // BUFFER_ALL: one window after another
 
     // Running a window again from the CLI replaces it: same figures, no doubles.
     const again = await cli('run', '--window', windows[1]!.windowStart);
-    assert.equal(again.code, 0, again.err);
-    assert.match(again.out, /sender_summary 4, audit_events \d+ -> bigquery/);
+    expectWith(again.err, () => expect(again.code).toBe(0));
+    expect(again.out).toMatch(/sender_summary 4, audit_events \d+ -> bigquery/);
     const after = await bigQueryRows(sink, windows[1]);
-    assert.deepEqual(figures(after.summary), (await expectedFromAuditLog(redis, windows[1]!)).senders);
+    expect(figures(after.summary)).toStrictEqual((await expectedFromAuditLog(redis, windows[1]!)).senders);
 
     const resumed = await cli('resume');
-    assert.equal(resumed.code, 0, resumed.err);
-    assert.equal((JSON.parse((await cli('status', '--json')).out) as { paused: boolean }).paused, false);
+    expectWith(resumed.err, () => expect(resumed.code).toBe(0));
+    expect((JSON.parse((await cli('status', '--json')).out) as { paused: boolean }).paused).toBe(false);
 
     // A worker restart updates the Schedule in place and keeps an operator's pause.
     await cli('pause', '--note', 'kept across restarts');
     await worker.stop();
     await startWorker();
     const d = await client.schedule.getHandle(scheduleId).describe();
-    assert.equal(d.state.paused, true);
-    assert.equal(d.state.note, 'kept across restarts');
+    expect(d.state.paused).toBe(true);
+    expect(d.state.note).toBe('kept across restarts');
   });
 
   it('when BigQuery is unreachable, then the window\'s export retries with its error on the run, and completes once BigQuery is back', async () => {
@@ -391,14 +386,14 @@ describe('the export Schedule on the dev server, with a worker and the CLI', () 
       const p = (await h.describe()).raw.pendingActivities?.[0];
       return p && (p.attempt ?? 0) >= 2 && p.lastFailure?.message ? p : undefined;
     }, 60_000, 500);
-    assert.match(String(pending.lastFailure?.message), /ECONNREFUSED|fetch failed|connect/i);
-    assert.equal((await h.describe()).status.name, 'RUNNING');
+    expect(String(pending.lastFailure?.message)).toMatch(/ECONNREFUSED|fetch failed|connect/i);
+    expect((await h.describe()).status.name).toBe('RUNNING');
 
     await broken.kill();
     await startWorker({ TEMPORAL_TASK_QUEUE: queue, EXPORT_SCHEDULE: 'off' });
     const r = await h.result();
-    assert.equal(r.windowStart, w.windowStart);
+    expect(r.windowStart).toBe(w.windowStart);
     const expected = await expectedFromAuditLog(redis, w);
-    assert.deepEqual(figures((await bigQueryRows(sink, w)).summary), expected.senders);
+    expect(figures((await bigQueryRows(sink, w)).summary)).toStrictEqual(expected.senders);
   });
 });

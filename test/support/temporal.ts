@@ -5,7 +5,7 @@ import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SearchAttributeType } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import type { CaseActivities } from '../../activities/types.ts';
+import type { CaseActivities } from '../../contracts/activities.ts';
 import { repoRoot } from '../../common/env.ts';
 import { CUSTOM_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes.ts';
 

@@ -1,5 +1,4 @@
-import assert from 'node:assert/strict';
-import { describe, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { parsePaymentEvent } from '../../detector/event.ts';
 
 const now = Date.parse('2026-06-01T12:00:00Z');
@@ -19,13 +18,13 @@ const parse = (v: unknown, key: string | null = 'ACC_100') =>
 describe('parsePaymentEvent', () => {
   it('when the event is valid, then it returns it with event time in epoch ms', () => {
     const r = parse(good);
-    assert.equal(r.ok, true);
-    assert.equal(r.ok && r.event.timestamp, Date.parse('2026-06-01T11:59:00Z'));
+    expect(r.ok).toBe(true);
+    expect(r.ok && r.event.timestamp).toBe(Date.parse('2026-06-01T11:59:00Z'));
   });
 
   it('when the timestamp is epoch milliseconds, then it is accepted as is', () => {
     const r = parse({ ...good, timestamp: now - 1000 });
-    assert.deepEqual(r.ok && r.event.timestamp, now - 1000);
+    expect(r.ok && r.event.timestamp).toStrictEqual(now - 1000);
   });
 
   const rejected: Array<[string, unknown, RegExp, (string | null)?]> = [
@@ -48,14 +47,14 @@ describe('parsePaymentEvent', () => {
   for (const [what, value, reason, key] of rejected) {
     it(`when the event has ${what}, then it is rejected with a reason`, () => {
       const r = parse(value, key === undefined ? 'ACC_100' : key);
-      assert.equal(r.ok, false);
-      assert.match(!r.ok ? r.reason : '', reason);
+      expect(r.ok).toBe(false);
+      expect(!r.ok ? r.reason : '').toMatch(reason);
     });
   }
 
   it('when amount is not finite (1e999 parses to Infinity), then it is rejected', () => {
     const r = parse('{"transaction_id":"t","sender_account_id":"ACC_100","receiver_account_id":"b","amount":1e999,"currency":"EUR","region":"r","timestamp":1780000000000}');
-    assert.equal(r.ok, false);
-    assert.match(!r.ok ? r.reason : '', /finite/);
+    expect(r.ok).toBe(false);
+    expect(!r.ok ? r.reason : '').toMatch(/finite/);
   });
 });

@@ -1,55 +1,55 @@
 // Export windows and rows: the pure parts of the scheduled export.
-import assert from 'node:assert/strict';
-import { describe, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { buildWindowRows } from '../../activities/export.ts';
-import type { AuditEntry } from '../../activities/types.ts';
+import type { AuditEntry } from '../../contracts/audit.ts';
 import { parseConfig } from '../../common/env.ts';
-import { workerConfigSchema } from '../../workers/config.ts';
-import { scheduledTimeOf, scheduledWorkflowId } from '../../workers/export-schedule.ts';
+import { workerConfigSchema } from '../../common/config.ts';
+import { scheduledTimeOf, scheduledWorkflowId } from '../../common/export-schedule.ts';
 import { resolveWindow } from '../../workflows/export.ts';
-import { invalidWindowStart, manualExportWorkflowId, windowForScheduledTime, windowsBetween } from '../../workflows/export-window.ts';
+import { invalidWindowStart, manualExportWorkflowId, windowForScheduledTime, windowsBetween } from '../../contracts/export.ts';
 
 const at = (iso: string) => new Date(iso);
 
 describe('export windows', () => {
   it('when a run is scheduled on or after a boundary, then it exports the window that just closed', () => {
     const hour = { windowStart: '2026-01-01T10:00:00.000Z', windowEnd: '2026-01-01T11:00:00.000Z' };
-    assert.deepEqual(windowForScheduledTime(at('2026-01-01T11:00:00Z'), 60), hour);
-    assert.deepEqual(windowForScheduledTime(at('2026-01-01T11:05:00Z'), 60), hour, 'a 5-minute delay still means the previous hour');
-    assert.deepEqual(windowForScheduledTime(at('2026-01-01T11:59:59.999Z'), 60), hour);
-    assert.deepEqual(windowForScheduledTime(at('2026-01-01T00:15:00Z'), 15), { windowStart: '2026-01-01T00:00:00.000Z', windowEnd: '2026-01-01T00:15:00.000Z' });
+    expect(windowForScheduledTime(at('2026-01-01T11:00:00Z'), 60)).toStrictEqual(hour);
+    expect(windowForScheduledTime(at('2026-01-01T11:05:00Z'), 60)).toStrictEqual(hour); // a 5-minute delay still means the previous hour
+    expect(windowForScheduledTime(at('2026-01-01T11:59:59.999Z'), 60)).toStrictEqual(hour);
+    expect(windowForScheduledTime(at('2026-01-01T00:15:00Z'), 15)).toStrictEqual({ windowStart: '2026-01-01T00:00:00.000Z', windowEnd: '2026-01-01T00:15:00.000Z' });
   });
 
   it('when the scheduled time of a window is derived and derived back, then it is the same window', () => {
     for (const [interval, delay] of [[60, 5], [60, 0], [15, 14], [1, 0]] as const) {
       for (const w of windowsBetween(at('2026-03-01T00:00:00Z'), at('2026-03-01T06:00:00Z'), interval)) {
-        assert.deepEqual(windowForScheduledTime(scheduledTimeOf(w, delay), interval), w);
+        expect(windowForScheduledTime(scheduledTimeOf(w, delay), interval)).toStrictEqual(w);
       }
     }
-    assert.equal(scheduledWorkflowId('fraud-export-hourly', at('2026-01-01T11:05:00Z')), 'fraud-export-hourly-2026-01-01T11:05:00Z');
-    assert.equal(manualExportWorkflowId('2026-01-01T10:00:00.000Z'), 'fraud-export-manual-2026-01-01T10:00:00Z');
+    expect(scheduledWorkflowId('fraud-export-hourly', at('2026-01-01T11:05:00Z'))).toBe('fraud-export-hourly-2026-01-01T11:05:00Z');
+    expect(manualExportWorkflowId('2026-01-01T10:00:00.000Z')).toBe('fraud-export-manual-2026-01-01T10:00:00Z');
   });
 
   it('when a window start is not ISO or not aligned, then it is refused with the reason', () => {
-    assert.equal(invalidWindowStart('2026-01-01T10:00:00Z', 60), undefined);
-    assert.equal(invalidWindowStart('2026-01-01T10:45:00+02:00', 15), undefined);
-    assert.match(invalidWindowStart('2026-01-01T10:30:00Z', 60)!, /not aligned to 60-minute windows \(e\.g\. 2026-01-01T10:00:00\.000Z\)/);
-    assert.match(invalidWindowStart('yesterday', 60)!, /not an ISO-8601 time/);
-    assert.match(invalidWindowStart('1767261600000', 60)!, /not an ISO-8601 time/);
+    expect(invalidWindowStart('2026-01-01T10:00:00Z', 60)).toBe(undefined);
+    expect(invalidWindowStart('2026-01-01T10:45:00+02:00', 15)).toBe(undefined);
+    expect(invalidWindowStart('2026-01-01T10:30:00Z', 60)!).toMatch(/not aligned to 60-minute windows \(e\.g\. 2026-01-01T10:00:00\.000Z\)/);
+    expect(invalidWindowStart('yesterday', 60)!).toMatch(/not an ISO-8601 time/);
+    expect(invalidWindowStart('1767261600000', 60)!).toMatch(/not an ISO-8601 time/);
   });
 
   it('when a range is split, then it yields every window in [from, to)', () => {
     const ws = windowsBetween(at('2026-01-01T10:00:00Z'), at('2026-01-01T13:00:00Z'), 60);
-    assert.deepEqual(ws.map((w) => w.windowStart), ['2026-01-01T10:00:00.000Z', '2026-01-01T11:00:00.000Z', '2026-01-01T12:00:00.000Z']);
-    assert.equal(windowsBetween(at('2026-01-01T10:00:00Z'), at('2026-01-01T10:00:00Z'), 60).length, 0);
+    expect(ws.map((w) => w.windowStart)).toStrictEqual(['2026-01-01T10:00:00.000Z', '2026-01-01T11:00:00.000Z', '2026-01-01T12:00:00.000Z']);
+    expect(windowsBetween(at('2026-01-01T10:00:00Z'), at('2026-01-01T10:00:00Z'), 60).length).toBe(0);
   });
 
   it('when the workflow has neither a window nor a scheduled time, then it fails without retrying', () => {
-    assert.deepEqual(resolveWindow({ intervalMinutes: 60 }, at('2026-01-01T11:05:00Z')).windowStart, '2026-01-01T10:00:00.000Z');
-    assert.deepEqual(resolveWindow({ windowStart: '2026-01-01T08:00:00Z', intervalMinutes: 60 }, undefined).windowEnd, '2026-01-01T09:00:00.000Z');
-    assert.throws(() => resolveWindow({ intervalMinutes: 60 }, undefined), (e: Error & { nonRetryable?: boolean }) => e.nonRetryable === true && /no window to export/.test(e.message));
-    assert.throws(() => resolveWindow({ windowStart: '2026-01-01T08:30:00Z', intervalMinutes: 60 }, undefined), /not aligned/);
-    assert.throws(() => resolveWindow({ intervalMinutes: 0 }, at('2026-01-01T11:05:00Z')), /intervalMinutes/);
+    expect(resolveWindow({ intervalMinutes: 60 }, at('2026-01-01T11:05:00Z')).windowStart).toStrictEqual('2026-01-01T10:00:00.000Z');
+    expect(resolveWindow({ windowStart: '2026-01-01T08:00:00Z', intervalMinutes: 60 }, undefined).windowEnd).toStrictEqual('2026-01-01T09:00:00.000Z');
+    expect(() => resolveWindow({ intervalMinutes: 60 }, undefined)).toThrow(/no window to export/);
+    expect(() => resolveWindow({ intervalMinutes: 60 }, undefined)).toThrow(expect.objectContaining({ nonRetryable: true }));
+    expect(() => resolveWindow({ windowStart: '2026-01-01T08:30:00Z', intervalMinutes: 60 }, undefined)).toThrow(/not aligned/);
+    expect(() => resolveWindow({ intervalMinutes: 0 }, at('2026-01-01T11:05:00Z'))).toThrow(/intervalMinutes/);
   });
 });
 
@@ -73,47 +73,43 @@ describe('export rows', () => {
     ];
     const rows = buildWindowRows(window, entries, at('2026-01-01T11:05:01Z'));
     const base = { window_start: window.windowStart, window_end: window.windowEnd, sync_time: '2026-01-01T11:05:01.000Z' };
-    assert.deepEqual(rows.senderSummary, [
+    expect(rows.senderSummary).toStrictEqual([
       { ...base, sender_account_id: 'ACC_A', alert_count_1h: 2, peak_velocity: 7 },
       { ...base, sender_account_id: 'ACC_B', alert_count_1h: 1, peak_velocity: 4 },
     ]);
-    assert.equal(rows.auditEvents.length, 5);
-    assert.deepEqual(rows.auditEvents.map((r) => r.occurred_at), [...rows.auditEvents.map((r) => r.occurred_at)].sort(), 'oldest first');
+    expect(rows.auditEvents.length).toBe(5);
+    expect(rows.auditEvents.map((r) => r.occurred_at)).toStrictEqual([...rows.auditEvents.map((r) => r.occurred_at)].sort()); // oldest first
     const action = rows.auditEvents.find((r) => r.type === 'action')!;
-    assert.equal(action.action, 'MANUAL_REVIEW');
-    assert.equal(action.alert_id, null);
-    assert.equal(action.velocity_count, null);
-    assert.deepEqual(JSON.parse(action.data), { action: 'MANUAL_REVIEW' });
+    expect(action.action).toBe('MANUAL_REVIEW');
+    expect(action.alert_id).toBe(null);
+    expect(action.velocity_count).toBe(null);
+    expect(JSON.parse(action.data)).toStrictEqual({ action: 'MANUAL_REVIEW' });
     const first = rows.auditEvents[0]!;
-    assert.deepEqual([first.entry_id, first.alert_id, first.velocity_count, first.window_start], [a1.id, (a1.data.alert as { alert_id: string }).alert_id, 3, window.windowStart]);
+    expect([first.entry_id, first.alert_id, first.velocity_count, first.window_start]).toStrictEqual([a1.id, (a1.data.alert as { alert_id: string }).alert_id, 3, window.windowStart]);
   });
 
   it('when the window has no entries, then there are no rows', () => {
     const rows = buildWindowRows(window, [], at('2026-01-01T11:05:00Z'));
-    assert.deepEqual([rows.senderSummary, rows.auditEvents], [[], []]);
+    expect([rows.senderSummary, rows.auditEvents]).toStrictEqual([[], []]);
   });
 });
 
 describe('export configuration', () => {
   it('when nothing is set, then exports default to hourly NDJSON files and the worker keeps the Schedule', () => {
     const c = parseConfig(workerConfigSchema, {});
-    assert.equal(c.BIGQUERY_PROJECT, undefined);
-    assert.equal(c.BIGQUERY_DATASET, 'fraud_analytics');
-    assert.equal(c.EXPORT_DIR, '.stack/exports');
-    assert.equal(c.EXPORT_INTERVAL_MINUTES, 60);
-    assert.equal(c.EXPORT_DELAY_MINUTES, 5);
-    assert.equal(c.EXPORT_SCHEDULE_ID, 'fraud-export-hourly');
-    assert.equal(c.EXPORT_SCHEDULE, 'on');
+    expect(c.BIGQUERY_PROJECT).toBe(undefined);
+    expect(c.BIGQUERY_DATASET).toBe('fraud_analytics');
+    expect(c.EXPORT_DIR).toBe('.stack/exports');
+    expect(c.EXPORT_INTERVAL_MINUTES).toBe(60);
+    expect(c.EXPORT_DELAY_MINUTES).toBe(5);
+    expect(c.EXPORT_SCHEDULE_ID).toBe('fraud-export-hourly');
+    expect(c.EXPORT_SCHEDULE).toBe('on');
   });
 
   it('when export variables are wrong, then each is named', () => {
-    assert.throws(
-      () => parseConfig(workerConfigSchema, { BIGQUERY_DATASET: 'fraud-analytics', EXPORT_SCHEDULE: 'yes' }),
-      (err: Error) => /BIGQUERY_DATASET: letters, digits and underscores only/.test(err.message) && /EXPORT_SCHEDULE:/.test(err.message),
-    );
-    assert.throws(
-      () => parseConfig(workerConfigSchema, { EXPORT_INTERVAL_MINUTES: '10', EXPORT_DELAY_MINUTES: '10' }),
-      /EXPORT_DELAY_MINUTES: must be less than EXPORT_INTERVAL_MINUTES \(10\)/,
-    );
+    const call = () => parseConfig(workerConfigSchema, { BIGQUERY_DATASET: 'fraud-analytics', EXPORT_SCHEDULE: 'yes' });
+    expect(call).toThrow(/BIGQUERY_DATASET: letters, digits and underscores only/);
+    expect(call).toThrow(/EXPORT_SCHEDULE:/);
+    expect(() => parseConfig(workerConfigSchema, { EXPORT_INTERVAL_MINUTES: '10', EXPORT_DELAY_MINUTES: '10' })).toThrow(/EXPORT_DELAY_MINUTES: must be less than EXPORT_INTERVAL_MINUTES \(10\)/);
   });
 });

@@ -1,5 +1,4 @@
-import assert from 'node:assert/strict';
-import { describe, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { PaymentEvent } from '../../detector/event.ts';
 import { PartitionVelocityState, alertIdFor, type Outcome } from '../../detector/velocity.ts';
 
@@ -23,59 +22,59 @@ describe('velocity rule', () => {
   it('when a sender reaches the threshold within the window, then exactly one alert carries the guide fields', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
     const outcomes = run(s, [ev('A', 0), ev('A', 10), ev('A', 20, { amount: 99.5, region: 'us' })]);
-    assert.deepEqual(outcomes.map((o) => o.kind), ['counted', 'counted', 'alert']);
+    expect(outcomes.map((o) => o.kind)).toStrictEqual(['counted', 'counted', 'alert']);
     const [a] = alertsOf(outcomes);
-    assert.equal(a!.sender_account_id, 'A');
-    assert.equal(a!.velocity_count, 3);
-    assert.equal(a!.amount, 99.5);
-    assert.equal(a!.region, 'us');
-    assert.equal(a!.alert_timestamp, new Date(T0 + 20_000).toISOString());
-    assert.equal(a!.transaction_ids.length, 3);
-    assert.equal(a!.alert_id, alertIdFor('A', a!.transaction_ids));
+    expect(a!.sender_account_id).toBe('A');
+    expect(a!.velocity_count).toBe(3);
+    expect(a!.amount).toBe(99.5);
+    expect(a!.region).toBe('us');
+    expect(a!.alert_timestamp).toBe(new Date(T0 + 20_000).toISOString());
+    expect(a!.transaction_ids.length).toBe(3);
+    expect(a!.alert_id).toBe(alertIdFor('A', a!.transaction_ids));
   });
 
   it('when transactions are spread wider than the window, then no alert', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
-    assert.equal(alertsOf(run(s, [ev('A', 0), ev('A', 40), ev('A', 100), ev('A', 150)])).length, 0);
+    expect(alertsOf(run(s, [ev('A', 0), ev('A', 40), ev('A', 100), ev('A', 150)])).length).toBe(0);
   });
 
   it('when an entry is exactly one window old, then it no longer counts', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
-    assert.equal(alertsOf(run(s, [ev('A', 0), ev('A', 30), ev('A', 60)])).length, 0);
-    assert.equal(alertsOf(run(s, [ev('A', 61)])).length, 1);
+    expect(alertsOf(run(s, [ev('A', 0), ev('A', 30), ev('A', 60)])).length).toBe(0);
+    expect(alertsOf(run(s, [ev('A', 61)])).length).toBe(1);
   });
 
   it('when a sender keeps bursting, then each further alert needs threshold fresh transactions', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
     const outcomes = run(s, Array.from({ length: 9 }, (_, i) => ev('A', i)));
-    assert.equal(alertsOf(outcomes).length, 3);
-    assert.deepEqual(outcomes.map((o) => o.kind === 'alert'), [false, false, true, false, false, true, false, false, true]);
+    expect(alertsOf(outcomes).length).toBe(3);
+    expect(outcomes.map((o) => o.kind === 'alert')).toStrictEqual([false, false, true, false, false, true, false, false, true]);
   });
 
   it('when senders interleave, then each is counted on its own', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
     const alerts = alertsOf(run(s, [ev('A', 0), ev('B', 1), ev('A', 2), ev('B', 3), ev('A', 4)]));
-    assert.deepEqual(alerts.map((a) => a.sender_account_id), ['A']);
+    expect(alerts.map((a) => a.sender_account_id)).toStrictEqual(['A']);
   });
 
   it('when an event is more than a window behind the partition watermark, then it is late and does not count', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
     run(s, [ev('B', 200)]);
     const outcomes = run(s, [ev('A', 100), ev('A', 101), ev('A', 102)]);
-    assert.deepEqual(outcomes.map((o) => o.kind), ['late', 'late', 'late']);
+    expect(outcomes.map((o) => o.kind)).toStrictEqual(['late', 'late', 'late']);
   });
 
   it('when events of one sender arrive slightly out of order, then they still count', () => {
     const s = new PartitionVelocityState(rule, 'payments', 0);
-    assert.equal(alertsOf(run(s, [ev('A', 30), ev('A', 10), ev('A', 20)])).length, 1);
+    expect(alertsOf(run(s, [ev('A', 30), ev('A', 10), ev('A', 20)])).length).toBe(1);
   });
 
   it('when the same events are replayed into fresh state, then the alerts and ids are identical', () => {
     const events = Array.from({ length: 500 }, (_, i) => ev(`S${i % 7}`, Math.floor(i / 3)));
     const ids = (st: PartitionVelocityState) => alertsOf(run(st, events)).map((a) => a.alert_id);
     const first = ids(new PartitionVelocityState(rule, 'payments', 0));
-    assert.ok(first.length > 10);
-    assert.deepEqual(ids(new PartitionVelocityState(rule, 'payments', 0)), first);
+    expect(first.length > 10).toBeTruthy();
+    expect(ids(new PartitionVelocityState(rule, 'payments', 0))).toStrictEqual(first);
   });
 
   it('when state is checkpointed and restored midway, then the rest yields the same alerts as an uninterrupted run', () => {
@@ -88,7 +87,7 @@ describe('velocity rule', () => {
     const b = new PartitionVelocityState(rule, 'p', 0);
     b.restore(a.watermark, upserts.map(([s, w]) => [s, PartitionVelocityState.encode(w)]));
     const after = alertsOf(events.slice(777).map((e, i) => b.apply(e, String(777 + i))));
-    assert.deepEqual([...before, ...after].map((x) => x.alert_id), straight);
+    expect([...before, ...after].map((x) => x.alert_id)).toStrictEqual(straight);
   });
 
   it('when senders go idle for two windows, then their state is dropped and reported as deleted', () => {
@@ -96,9 +95,9 @@ describe('velocity rule', () => {
     run(s, [ev('A', 0), ev('B', 1)]);
     s.takeDirty();
     run(s, [ev('C', 200)]);
-    assert.equal(s.senders.has('A'), false);
+    expect(s.senders.has('A')).toBe(false);
     const { deletes, upserts } = s.takeDirty();
-    assert.deepEqual(deletes.sort(), ['A', 'B']);
-    assert.deepEqual(upserts.map(([k]) => k), ['C']);
+    expect(deletes.sort()).toStrictEqual(['A', 'B']);
+    expect(upserts.map(([k]) => k)).toStrictEqual(['C']);
   });
 });

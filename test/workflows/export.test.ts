@@ -1,15 +1,15 @@
 // The export workflow on Temporal's time-skipping test server, with a fake export activity: which window a run
 // exports, the ExportWindowStart search attribute, retries of a failing window, and refusing a run with no window.
-import assert from 'node:assert/strict';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { ExportActivities } from '../../activities/export.ts';
+import type { ExportActivities } from '../../contracts/activities.ts';
 import { exportWindowWorkflow } from '../../workflows/export.ts';
-import { ExportWindowStart, TemporalScheduledStartTime, type ExportResult, type ExportWindow } from '../../workflows/export-window.ts';
-import { uniqueId } from '../support/stack.ts';
+import type { ExportResult, ExportWindow } from '../../contracts/export.ts';
+import { ExportWindowStart, TemporalScheduledStartTime } from '../../contracts/search-attributes.ts';
+import { uniqueId } from '../../harness/stack.ts';
 import { registerSearchAttributes, timeSkippingEnv, workflowsPath } from '../support/temporal.ts';
 
 let env: TestWorkflowEnvironment;
@@ -52,10 +52,10 @@ describe('export workflow', () => {
         taskQueue, workflowId: uniqueId('fraud-export-manual-'), args: [{ windowStart: '2026-01-01T10:00:00Z', intervalMinutes: 60 }],
       });
       const r = await h.result();
-      assert.deepEqual(fake.windows, [{ windowStart: '2026-01-01T10:00:00.000Z', windowEnd: '2026-01-01T11:00:00.000Z' }]);
-      assert.deepEqual(r.tables, { sender_summary: 2, audit_events: 5 });
+      expect(fake.windows).toStrictEqual([{ windowStart: '2026-01-01T10:00:00.000Z', windowEnd: '2026-01-01T11:00:00.000Z' }]);
+      expect(r.tables).toStrictEqual({ sender_summary: 2, audit_events: 5 });
       const d = await h.describe();
-      assert.equal(d.typedSearchAttributes.get(ExportWindowStart)?.toISOString(), '2026-01-01T10:00:00.000Z');
+      expect(d.typedSearchAttributes.get(ExportWindowStart)?.toISOString()).toBe('2026-01-01T10:00:00.000Z');
     });
   });
 
@@ -69,8 +69,8 @@ describe('export workflow', () => {
         typedSearchAttributes: [{ key: TemporalScheduledStartTime, value: new Date('2026-02-03T07:05:00Z') }],
       });
       await h.result();
-      assert.deepEqual(fake.windows, [{ windowStart: '2026-02-03T06:00:00.000Z', windowEnd: '2026-02-03T07:00:00.000Z' }]);
-      assert.equal((await h.describe()).typedSearchAttributes.get(ExportWindowStart)?.toISOString(), '2026-02-03T06:00:00.000Z');
+      expect(fake.windows).toStrictEqual([{ windowStart: '2026-02-03T06:00:00.000Z', windowEnd: '2026-02-03T07:00:00.000Z' }]);
+      expect((await h.describe()).typedSearchAttributes.get(ExportWindowStart)?.toISOString()).toBe('2026-02-03T06:00:00.000Z');
     });
   });
 
@@ -81,11 +81,11 @@ describe('export workflow', () => {
         taskQueue, workflowId: uniqueId('fraud-export-manual-'), args: [{ windowStart: '2026-01-01T10:00:00Z', intervalMinutes: 60 }],
       });
       await h.result();
-      assert.equal(fake.attempts(), 3);
-      assert.deepEqual(fake.windows.map((w) => w.windowStart), ['2026-01-01T10:00:00.000Z']);
+      expect(fake.attempts()).toBe(3);
+      expect(fake.windows.map((w) => w.windowStart)).toStrictEqual(['2026-01-01T10:00:00.000Z']);
       const history = await h.fetchHistory();
       const started = history.events?.find((e) => e.activityTaskStartedEventAttributes)?.activityTaskStartedEventAttributes;
-      assert.equal(started?.attempt, 3, 'the history shows the third attempt');
+      expect(started?.attempt).toBe(3); // the history shows the third attempt
     });
   });
 
@@ -97,15 +97,14 @@ describe('export workflow', () => {
         [{ windowStart: '2026-01-01T10:30:00Z', intervalMinutes: 60 }, /not aligned to 60-minute windows/],
       ] as const) {
         const h = await env.client.workflow.start(exportWindowWorkflow, { taskQueue, workflowId: uniqueId('fraud-export-bad-'), args: [args] });
-        await assert.rejects(h.result(), (err: unknown) => {
-          assert.ok(err instanceof WorkflowFailedError);
-          assert.ok(err.cause instanceof ApplicationFailure);
-          assert.equal(err.cause.type, 'InvalidExportWindow');
-          assert.match(err.cause.message, reason);
-          return true;
-        });
+        const err = await h.result().then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowFailedError);
+        const cause = (err as WorkflowFailedError).cause;
+        expect(cause).toBeInstanceOf(ApplicationFailure);
+        expect((cause as ApplicationFailure).type).toBe('InvalidExportWindow');
+        expect((cause as ApplicationFailure).message).toMatch(reason);
       }
-      assert.equal(fake.attempts(), 0);
+      expect(fake.attempts()).toBe(0);
     });
   });
 });

@@ -1,17 +1,15 @@
 // The case workflow's logic on Temporal's time-skipping test server, with recording fake activities.
-import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { fraudCaseWorkflow } from '../../workflows/fraud-case.ts';
-import {
-  alertBatchSignal, alertSignal, caseStateQuery, clearAccountSignal, completeReviewUpdate, defaultPolicy, type AlertSignal, type CaseState, type EscalationPolicy,
-} from '../../workflows/messages.ts';
+import { alertBatchSignal, alertSignal, caseStateQuery, clearAccountSignal, completeReviewUpdate, defaultPolicy, type CaseState, type EscalationPolicy } from '../../contracts/case.ts';
+import type { AlertSignal } from '../../contracts/alert.ts';
 import { repoRoot } from '../../common/env.ts';
-import { uniqueId } from '../support/stack.ts';
+import { uniqueId } from '../../harness/stack.ts';
 import { makeWorker, recordingActivities, timeSkippingEnv } from '../support/temporal.ts';
 
 let env: TestWorkflowEnvironment;
@@ -65,30 +63,32 @@ describe('fraud case workflow', () => {
     withCase({ record: 'ladder' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 3);
       let s = await settle(h, (x) => x.alertCount === 3);
-      assert.equal(s.stage, 'MONITORING');
-      assert.equal(rec.count('openReviewTask'), 0);
+      expect(s.stage).toBe('MONITORING');
+      expect(s.actions).toStrictEqual([]);
 
       await signalAlerts(h, acc, 4, 4);
       s = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
-      assert.equal(s.review?.priority, 'HIGH');
+      expect(s.review?.priority).toBe('HIGH');
       await signalAlerts(h, acc, 5, 6);
       s = await settle(h, (x) => x.stage === 'REQUIRE_3DS');
       await signalAlerts(h, acc, 1, 6); // re-delivered alerts change nothing
       await signalAlerts(h, acc, 7, 11);
       s = await settle(h, (x) => x.stage === 'BLOCKED');
-      assert.equal(s.alertCount, 11);
-      assert.equal(rec.count('openReviewTask'), 1);
-      assert.equal(rec.count('sendVerificationSms'), 1);
-      assert.equal(rec.count('blockCard'), 1);
-      assert.equal(rec.count('notifyIssuer'), 1);
+      expect(s.alertCount).toBe(11);
+      // The review is the case's own state and memo (the queue is Temporal visibility): no activity queues it.
+      expect(s.actions.map((a) => `${a.action}:${a.status}`)).toStrictEqual(['MANUAL_REVIEW:done', 'REQUIRE_3DS:done', 'BLOCK_CARD:done', 'NOTIFY_ISSUER:done']);
+      expect(rec.count('openReviewTask') + rec.count('closeReviewTask')).toBe(0);
+      expect(rec.count('sendVerificationSms')).toBe(1);
+      expect(rec.count('blockCard')).toBe(1);
+      expect(rec.count('notifyIssuer')).toBe(1);
       const order = rec.calls.map((c) => c.name).filter((n) => n !== 'appendAudit');
-      assert.deepEqual(order, ['openReviewTask', 'sendVerificationSms', 'blockCard', 'notifyIssuer']);
+      expect(order).toStrictEqual(['sendVerificationSms', 'blockCard', 'notifyIssuer']);
       const notice = rec.calls.find((c) => c.name === 'notifyIssuer')!.input.message as string;
-      assert.match(notice, /card blocked: 11 velocity fraud alerts/);
-      assert.equal(rec.auditTypes().filter((t) => t === 'alert').length, 11);
-      assert.deepEqual(new Set(rec.auditTypes()), new Set(['case_opened', 'alert', 'action', 'stage']));
+      expect(notice).toMatch(/card blocked: 11 velocity fraud alerts/);
+      expect(rec.auditTypes().filter((t) => t === 'alert').length).toBe(11);
+      expect(new Set(rec.auditTypes())).toStrictEqual(new Set(['case_opened', 'alert', 'action', 'stage']));
       await h.signal(clearAccountSignal, { by: 'ops-1', reason: 'test over' });
-      assert.equal((await h.result()).stage, 'CLEARED');
+      expect((await h.result()).stage).toBe('CLEARED');
     }));
 
   it('when alerts arrive batched in one signal (as the signaller sends them under load), then each counts once', () =>
@@ -96,9 +96,9 @@ describe('fraud case workflow', () => {
       await h.signal(alertBatchSignal, [alert(acc, 1), alert(acc, 2), alert(acc, 2), alert(acc, 3)]);
       await h.signal(alertBatchSignal, [alert(acc, 3), alert(acc, 4)]);
       const s = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
-      assert.equal(s.alertCount, 4);
-      assert.equal(s.lastAlert?.alert_id, alert(acc, 4).alert_id);
-      assert.equal(rec.count('openReviewTask'), 1);
+      expect(s.alertCount).toBe(4);
+      expect(s.lastAlert?.alert_id).toBe(alert(acc, 4).alert_id);
+      expect(s.actions.filter((a) => a.action === 'MANUAL_REVIEW')).toHaveLength(1);
       await h.signal(clearAccountSignal);
       await h.result();
     }));
@@ -107,16 +107,16 @@ describe('fraud case workflow', () => {
     withCase({ policy: { reviewSlaMs: 4 * 3600_000 }, record: 'sla' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 4);
       const opened = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
-      assert.equal(rec.count('sendVerificationSms'), 0);
+      expect(rec.count('sendVerificationSms')).toBe(0);
       await env.sleep('3 hours');
-      assert.equal((await h.query(caseStateQuery)).stage, 'MANUAL_REVIEW');
+      expect((await h.query(caseStateQuery)).stage).toBe('MANUAL_REVIEW');
       await env.sleep('61 minutes');
       const s = await settle(h, (x) => x.stage === 'REQUIRE_3DS');
-      assert.equal(s.review?.slaBreached, true);
-      assert.equal(s.review?.priority, 'CRITICAL');
-      assert.equal(s.review?.taskId, opened.review?.taskId);
-      assert.equal(rec.count('sendVerificationSms'), 1);
-      assert.ok(rec.auditTypes().includes('sla_breached'));
+      expect(s.review?.slaBreached).toBe(true);
+      expect(s.review?.priority).toBe('CRITICAL');
+      expect(s.review?.taskId).toBe(opened.review?.taskId);
+      expect(rec.count('sendVerificationSms')).toBe(1);
+      expect(rec.auditTypes().includes('sla_breached')).toBeTruthy();
       await h.signal(clearAccountSignal);
       await h.result();
     }));
@@ -127,27 +127,25 @@ describe('fraud case workflow', () => {
       const before = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
       const taskId = before.review!.taskId;
       const rejects = async (input: unknown, reason: RegExp) => {
-        await assert.rejects(h.executeUpdate(completeReviewUpdate, { args: [input as never] }), (err: unknown) => {
-          assert.ok(err instanceof WorkflowUpdateFailedError);
-          assert.match(String((err.cause as Error).message), reason);
-          return true;
-        });
+        const err = await h.executeUpdate(completeReviewUpdate, { args: [input as never] }).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect(String(((err as WorkflowUpdateFailedError).cause as Error).message)).toMatch(reason);
       };
       await rejects({ taskId: 'review-nope', decision: 'CONFIRMED_FRAUD', analystId: 'a1' }, /unknown review task "review-nope"/);
       await rejects({ taskId, decision: 'MAYBE', analystId: 'a1' }, /invalid decision "MAYBE"/);
       await rejects({ taskId, decision: 'CONFIRMED_FRAUD', analystId: '' }, /analystId is required/);
-      assert.deepEqual(await h.query(caseStateQuery), before);
-      assert.equal(rec.count('blockCard'), 0);
+      expect(await h.query(caseStateQuery)).toStrictEqual(before);
+      expect(rec.count('blockCard')).toBe(0);
 
       const ok = await h.executeUpdate(completeReviewUpdate, { args: [{ taskId, decision: 'CONFIRMED_FRAUD', analystId: 'analyst-7', note: 'card testing pattern' }] });
-      assert.deepEqual(ok, { stage: 'BLOCKED', decision: 'CONFIRMED_FRAUD' });
+      expect(ok).toStrictEqual({ stage: 'BLOCKED', decision: 'CONFIRMED_FRAUD' });
       await rejects({ taskId, decision: 'FALSE_POSITIVE', analystId: 'a2' }, /already decided/);
       const s = await h.query(caseStateQuery);
-      assert.equal(s.review?.decision?.analystId, 'analyst-7');
-      assert.equal(rec.count('blockCard'), 1);
-      assert.equal(rec.count('notifyIssuer'), 1);
+      expect(s.review?.decision?.analystId).toBe('analyst-7');
+      expect(rec.count('blockCard')).toBe(1);
+      expect(rec.count('notifyIssuer')).toBe(1);
       const decision = rec.calls.filter((c) => c.name === 'appendAudit').flatMap((c) => c.input.entries as Array<{ type: string; actor: string }>).find((e) => e.type === 'decision');
-      assert.equal(decision?.actor, 'analyst:analyst-7');
+      expect(decision?.actor).toBe('analyst:analyst-7');
       await h.signal(clearAccountSignal);
       await h.result();
     }));
@@ -157,12 +155,12 @@ describe('fraud case workflow', () => {
       await signalAlerts(h, acc, 1, 4);
       const s = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
       const r = await h.executeUpdate(completeReviewUpdate, { args: [{ taskId: s.review!.taskId, decision: 'FALSE_POSITIVE', analystId: 'a9', note: 'travelling' }] });
-      assert.equal(r.stage, 'CLEARED');
+      expect(r.stage).toBe('CLEARED');
       const final = await h.result();
-      assert.equal(final.stage, 'CLEARED');
-      assert.match(final.closedReason!, /false positive/);
-      assert.equal(rec.count('clearAccountState'), 1);
-      assert.equal(rec.count('blockCard'), 0);
+      expect(final.stage).toBe('CLEARED');
+      expect(final.closedReason!).toMatch(/false positive/);
+      expect(rec.count('clearAccountState')).toBe(1);
+      expect(rec.count('blockCard')).toBe(0);
     }));
 
   it('when ops send clearAccount without input (as the Web UI can), then the account is reset and the case closes', () =>
@@ -171,9 +169,9 @@ describe('fraud case workflow', () => {
       await settle(h, (x) => x.alertCount === 2);
       await h.signal(clearAccountSignal);
       const final = await h.result();
-      assert.equal(final.stage, 'CLEARED');
-      assert.equal(rec.count('clearAccountState'), 1);
-      assert.ok(rec.auditTypes().includes('cleared'));
+      expect(final.stage).toBe('CLEARED');
+      expect(rec.count('clearAccountState')).toBe(1);
+      expect(rec.auditTypes().includes('cleared')).toBeTruthy();
     }));
 
   it('when an action fails permanently, then the case records it and goes on', () =>
@@ -181,10 +179,10 @@ describe('fraud case workflow', () => {
       await signalAlerts(h, acc, 1, 11);
       const s = await settle(h, (x) => x.stage === 'BLOCKED');
       const sms = s.actions.find((a) => a.action === 'REQUIRE_3DS');
-      assert.equal(sms?.status, 'failed');
-      assert.match(sms!.detail, /NoPhoneOnFile: no phone number on file/);
-      assert.ok(rec.auditTypes().includes('action_failed'));
-      assert.equal(rec.count('blockCard'), 1);
+      expect(sms?.status).toBe('failed');
+      expect(sms!.detail).toMatch(/NoPhoneOnFile: no phone number on file/);
+      expect(rec.auditTypes().includes('action_failed')).toBeTruthy();
+      expect(rec.count('blockCard')).toBe(1);
       await h.signal(clearAccountSignal);
       await h.result();
     }));
@@ -199,27 +197,28 @@ describe('fraud case workflow', () => {
       await quiet(current);
       await current.signal(alertBatchSignal, alerts.slice(15));
       const moved = await quiet(current);
-      assert.notEqual(moved.runId, h.firstExecutionRunId, 'expected the case to have continued as new');
+      expect(moved.runId).not.toBe(h.firstExecutionRunId); // expected the case to have continued as new
       const s = await current.query(caseStateQuery);
-      assert.equal(s.alertCount, 30);
-      assert.equal(s.stage, 'REQUIRE_3DS');
+      expect(s.alertCount).toBe(30);
+      expect(s.stage).toBe('REQUIRE_3DS');
 
       await current.signal(alertBatchSignal, alerts); // all duplicates
       await quiet(current);
       const again = await current.query(caseStateQuery);
-      assert.equal(again.alertCount, 30);
-      assert.equal(again.review?.taskId, s.review?.taskId);
-      assert.equal(again.caseId, s.caseId);
+      expect(again.alertCount).toBe(30);
+      expect(again.review?.taskId).toBe(s.review?.taskId);
+      expect(again.caseId).toBe(s.caseId);
 
       await env.sleep('61 minutes'); // the SLA timer survives continue-as-new
       await quiet(current);
       const breached = await current.query(caseStateQuery);
-      assert.equal(breached.review?.slaBreached, true);
-      assert.equal(breached.review?.priority, 'CRITICAL');
-      assert.equal(rec.count('openReviewTask'), 2); // opened, then re-queued as CRITICAL
-      assert.equal(rec.count('sendVerificationSms'), 1);
+      expect(breached.review?.slaBreached).toBe(true);
+      expect(breached.review?.priority).toBe('CRITICAL');
+      // Re-queued as CRITICAL: the queue (visibility memo) says so.
+      expect((await current.describe()).memo?.openReview).toMatchObject({ taskId: s.review?.taskId, priority: 'CRITICAL' });
+      expect(rec.count('sendVerificationSms')).toBe(1);
       await current.signal(clearAccountSignal);
-      assert.equal((await current.result()).stage, 'CLEARED');
+      expect((await current.result()).stage).toBe('CLEARED');
     }));
 });
 

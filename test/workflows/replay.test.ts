@@ -1,9 +1,9 @@
 // Recorded histories of the case workflow must replay on the current code: a non-deterministic change (reordered
 // activities, a new await before an old one, a renamed timer) fails here instead of breaking running cases.
 // Re-record after a deliberate, versioned change: RECORD_HISTORIES=1 ./dev test test/workflows/fraud-case.test.ts
-import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { describe, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
+import { expectWith } from '../support/expect.ts';
 import { Worker } from '@temporalio/worker';
 import { repoRoot } from '../../common/env.ts';
 import { workflowsPath } from '../support/temporal.ts';
@@ -13,14 +13,14 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('workflow replay', () => {
   it('when the recorded histories are replayed on the current code, then every one is deterministic', async () => {
-    assert.ok(files.length >= 4, `expected recorded histories in ${dir}`);
+    expectWith(`expected recorded histories in ${dir}`, () => expect(files.length >= 4).toBeTruthy());
     const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(readFileSync(dir + f, 'utf8')) as object }));
     const results = Worker.runReplayHistories({ workflowsPath, replayName: 'fraud-case' }, histories);
     let replayed = 0;
     for await (const r of results) {
-      assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
+      expectWith(`${r.workflowId}: ${r.error?.message}`, () => expect(r.error).toBe(undefined));
       replayed++;
     }
-    assert.equal(replayed, files.length);
+    expect(replayed).toBe(files.length);
   });
 });

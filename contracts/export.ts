@@ -1,17 +1,13 @@
-// Export windows: the pure arithmetic shared by the export workflow, its activities, the worker's Schedule and the
-// CLI. Workflow-safe: only @temporalio/common imports, no clock of its own.
+// The export's contract: window arithmetic, input and result, shared by the export workflow, its activities, the
+// Schedule client and the CLI. Workflow-safe: no imports, no clock of its own.
 //
 // Windows are half-open [start, end), `intervalMinutes` long and aligned to the Unix epoch, like the intervals of a
 // Temporal Schedule spec: with 60 minutes they are the UTC hours. A Schedule run stands for the closed window that
 // ended at or before its scheduled (nominal) time, so a retry or a backfill of the same action exports the same rows.
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 
 export const EXPORT_WORKFLOW_TYPE = 'exportWindowWorkflow';
-
-/** Set on every export run (registered by stack/temporal.sh): filter `ExportWindowStart = "2026-01-01T10:00:00Z"`. */
-export const ExportWindowStart = defineSearchAttributeKey('ExportWindowStart', SearchAttributeType.DATETIME);
-/** Set by the Temporal server on workflows a Schedule starts: the action's nominal time (without jitter). */
-export const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+/** The export workflow's signature, for typed client calls (workflows/index.ts holds the implementation to it). */
+export type ExportWindowWorkflow = (input: ExportWindowInput) => Promise<ExportResult>;
 
 export interface ExportWindowInput {
   /** ISO start of the window, aligned to the interval. Absent when a Schedule runs the workflow. */

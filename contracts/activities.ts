@@ -1,18 +1,7 @@
-// The activity surface the case workflow sees (workflows import this file with `import type` only).
-
-export interface AuditEntry {
-  /** Unique and deterministic (caseId#seq): appending the same entry twice stores it once. */
-  id: string;
-  accountId: string;
-  caseId: string;
-  at: string;
-  type: 'case_opened' | 'alert' | 'stage' | 'action' | 'action_failed' | 'review_opened' | 'decision' | 'sla_breached' | 'cleared';
-  /** Who: detector, system, analyst:<id>, ops:<id>. */
-  actor: string;
-  /** What and why, in words. */
-  detail: string;
-  data: Record<string, unknown>;
-}
+// The activity surface the workflows see: what the worker registers (activities/) and the workflows call through
+// proxyActivities. Workflow-safe: types only.
+import type { AuditEntry } from './audit.ts';
+import type { ExportResult, ExportWindow } from './export.ts';
 
 export interface CaseActivities {
   appendAudit(input: { entries: AuditEntry[] }): Promise<void>;
@@ -22,4 +11,9 @@ export interface CaseActivities {
   blockCard(input: { idempotencyKey: string; caseId: string; accountId: string; reason: string }): Promise<string>;
   notifyIssuer(input: { idempotencyKey: string; caseId: string; accountId: string; message: string }): Promise<string>;
   clearAccountState(input: { accountId: string; caseId: string }): Promise<string>;
+}
+
+export interface ExportActivities {
+  /** Replace one window's rows in the sink with the audit log's; the same rows however often it runs. */
+  exportWindow(window: ExportWindow): Promise<ExportResult>;
 }

@@ -6,13 +6,10 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, Partitioners, logLevel, type Admin, type Message } from 'kafkajs';
 import { Redis } from 'ioredis';
-import { z } from 'zod';
-import { listVar, loadConfig, redisSchema, repoRoot, strVar } from '../../common/env.ts';
+import { harnessConfigSchema } from '../common/config.ts';
+import { loadConfig, repoRoot } from '../common/env.ts';
 
-export const config = loadConfig(
-  z.object({ KAFKA_BOOTSTRAP_SERVERS: listVar('127.0.0.1:9092'), ...redisSchema, TEMPORAL_ADDRESS: strVar('127.0.0.1:7233') }),
-  'tests',
-);
+export const config = loadConfig(harnessConfigSchema, 'harness');
 
 export const uniqueId = (prefix: string) => `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 

@@ -1,18 +1,21 @@
-// Types and message definitions of the fraud case workflow, shared by the workflow, the worker, the detector's
-// signaller, the CLI and the console. Workflow-safe: only @temporalio/workflow and @temporalio/common imports.
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+// The fraud case workflow's contract: its id, type, input, state, and the signals, query and update it takes. Shared
+// by the workflow, the detector's signaller, the CLI and the console. Workflow-safe: only @temporalio/workflow.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AlertSignal } from './alert.ts';
 
 export const caseWorkflowId = (accountId: string) => `fraud-account-${accountId}`;
 export const CASE_WORKFLOW_TYPE = 'fraudCaseWorkflow';
+/** The case workflow's signature, for typed client calls (workflows/index.ts holds the implementation to it). */
+export type FraudCaseWorkflow = (input: CaseInput) => Promise<CaseState>;
 
-export const FraudStage = defineSearchAttributeKey('FraudStage', SearchAttributeType.KEYWORD);
-export const FraudAlertCount = defineSearchAttributeKey('FraudAlertCount', SearchAttributeType.INT);
-export const FraudAccountId = defineSearchAttributeKey('FraudAccountId', SearchAttributeType.KEYWORD);
-
-/** Stages of a case, in escalation order. CLEARED and BLOCKED close the ladder. */
-export const STAGES = ['MONITORING', 'MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED', 'CLEARED'] as const;
+/** The escalation ladder, in order: each step up acts once (review, SMS, block). BLOCKED is its top. */
+export const LADDER = ['MONITORING', 'MANUAL_REVIEW', 'REQUIRE_3DS', 'BLOCKED'] as const;
+export type LadderStage = (typeof LADDER)[number];
+/** Every stage of a case: the ladder, and CLEARED when ops or an analyst close it. */
+export const STAGES = [...LADDER, 'CLEARED'] as const;
 export type Stage = (typeof STAGES)[number];
+/** Position on the ladder (CLEARED: -1, below every step). */
+export const ladderRank = (s: Stage): number => (LADDER as readonly Stage[]).indexOf(s);
 
 export const DECISIONS = ['CONFIRMED_FRAUD', 'FALSE_POSITIVE'] as const;
 export type Decision = (typeof DECISIONS)[number];
@@ -29,19 +32,6 @@ export interface EscalationPolicy {
 }
 
 export const defaultPolicy: EscalationPolicy = { reviewAfter: 3, verifyAfter: 5, blockAfter: 10, reviewSlaMs: 4 * 3600_000 };
-
-/** What the detector sends per alert (a subset of the alert JSON in Redis). */
-export interface AlertSignal {
-  alert_id: string;
-  sender_account_id: string;
-  velocity_count: number;
-  amount: number;
-  currency: string;
-  region: string;
-  alert_timestamp: string;
-  /** When the detector wrote the alert (wall clock): the start of alert-to-action latency. */
-  detected_at?: string;
-}
 
 export interface ClearAccountRequest {
   /** Who clears (ops user id). Optional so that the Web UI's "Send Signal" works with no input. */

@@ -2,13 +2,9 @@
 // Redis streams (AOF-persisted): one per account and one for everything, so it reads per account and per time
 // range. Appends are idempotent by entry id, so an activity retry never writes an entry twice.
 import type { Redis, Result } from 'ioredis';
-import type { AuditEntry } from './types.ts';
+import type { AuditEntry } from '../contracts/audit.ts';
+import { auditKeys } from '../contracts/redis-keys.ts';
 
-export const auditKeys = {
-  all: 'fraud:audit:all',
-  account: (id: string) => `fraud:audit:account:${id}`,
-  seen: (entryId: string) => `fraud:audit:seen:${entryId}`,
-};
 
 // KEYS: seen, account stream, global stream. ARGV: entry JSON, dedupe ttl.
 const APPEND = `

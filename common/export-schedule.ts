@@ -10,16 +10,7 @@ import {
   type ScheduleOptionsStartWorkflowAction,
   type ScheduleSpec,
 } from '@temporalio/client';
-import type { exportWindowWorkflow } from '../workflows/export.ts';
-import {
-  EXPORT_RUN_TIMEOUT,
-  EXPORT_WORKFLOW_TYPE,
-  intervalMs,
-  windowsBetween,
-  type ExportResult,
-  type ExportWindow,
-  type ExportWindowInput,
-} from '../workflows/export-window.ts';
+import { EXPORT_RUN_TIMEOUT, EXPORT_WORKFLOW_TYPE, intervalMs, windowsBetween, type ExportResult, type ExportWindow, type ExportWindowInput, type ExportWindowWorkflow } from '../contracts/export.ts';
 
 export interface ExportScheduleOptions {
   scheduleId: string;
@@ -38,7 +29,7 @@ export const scheduledWorkflowId = (scheduleId: string, nominal: Date) => `${sch
 function scheduleParts(o: ExportScheduleOptions) {
   const spec: ScheduleSpec = { intervals: [{ every: `${o.intervalMinutes}m`, offset: `${o.delayMinutes}m` }] };
   const args: [ExportWindowInput] = [{ intervalMinutes: o.intervalMinutes }];
-  const action: ScheduleOptionsStartWorkflowAction<typeof exportWindowWorkflow> = {
+  const action: ScheduleOptionsStartWorkflowAction<ExportWindowWorkflow> = {
     type: 'startWorkflow',
     workflowType: EXPORT_WORKFLOW_TYPE,
     args,
@@ -107,14 +98,14 @@ export interface WindowOutcome {
 /** Wait for the run of `workflowId` that started at or after `since` to close. */
 export async function waitForRun(client: Client, workflowId: string, since: Date, timeoutMs: number): Promise<WindowOutcome> {
   const deadline = Date.now() + timeoutMs;
-  const handle = client.workflow.getHandle<typeof exportWindowWorkflow>(workflowId);
+  const handle = client.workflow.getHandle<ExportWindowWorkflow>(workflowId);
   for (;;) {
     const d = await handle.describe().catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     });
     if (d && d.startTime.getTime() >= since.getTime() - 5_000 && d.status.name !== 'RUNNING') {
-      if (d.status.name === 'COMPLETED') return { workflowId, status: d.status.name, result: await client.workflow.getHandle<typeof exportWindowWorkflow>(workflowId, d.runId).result() };
+      if (d.status.name === 'COMPLETED') return { workflowId, status: d.status.name, result: await client.workflow.getHandle<ExportWindowWorkflow>(workflowId, d.runId).result() };
       const error = await client.workflow.getHandle(workflowId, d.runId).result().then(() => undefined, (e: Error) => (e.cause as Error | undefined)?.message ?? e.message);
       return { workflowId, status: d.status.name, ...(error ? { error } : {}) };
     }

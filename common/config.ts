@@ -1,0 +1,186 @@
+// Every environment variable of every process, in one place: the pieces several processes share (Redis, Kafka,
+// Temporal, the exports, the escalation policy) and one schema per process built from them. Each process parses
+// its schema once at start with `loadConfig` (common/env.ts), which stops it naming each bad variable. Types come
+// from the schemas.
+import { z } from 'zod';
+import { durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, strVar } from './env.ts';
+
+// ---- Shared pieces ---------------------------------------------------------------------------------------------
+
+export const redisSchema = {
+  REDIS_HOST: strVar('127.0.0.1'),
+  REDIS_PORT: portVar(6379),
+  REDIS_PASSWORD: optionalStr(),
+  /** Database index; the guide's clients use 0. Tests use others to run isolated. */
+  REDIS_DB: intVar({ min: 0, max: 15, default: 0 }),
+};
+export type RedisConfig = z.output<z.ZodObject<typeof redisSchema>>;
+
+export const kafkaSchema = {
+  KAFKA_BOOTSTRAP_SERVERS: listVar('127.0.0.1:9092'),
+  PAYMENTS_TOPIC: strVar('payments'),
+};
+
+export const temporalSchema = {
+  TEMPORAL_ADDRESS: strVar('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: strVar('default'),
+  TEMPORAL_TASK_QUEUE: strVar('fraud-cases'),
+};
+
+/** Scheduled exports (common/export-schedule.ts, activities/export*.ts); read by the worker and the CLI. */
+export const exportSchema = {
+  /** Set to export to BigQuery; unset: NDJSON files under EXPORT_DIR. */
+  BIGQUERY_PROJECT: optionalStr(),
+  BIGQUERY_DATASET: strVar('fraud_analytics').refine((s) => /^[A-Za-z0-9_]{1,1024}$/.test(s), 'letters, digits and underscores only'),
+  /** REST endpoint of a BigQuery emulator (requests then carry no Google credentials). */
+  BIGQUERY_API_ENDPOINT: optionalStr(),
+  /** Location of a new dataset and of the jobs, e.g. US or EU. */
+  BIGQUERY_LOCATION: optionalStr(),
+  /** Folder of the NDJSON sink; relative paths are taken from the repository root. */
+  EXPORT_DIR: strVar('.stack/exports'),
+  EXPORT_INTERVAL_MINUTES: intVar({ min: 1, max: 1440, default: 60 }),
+  /** How long after a window closes its scheduled run starts, so that late audit appends are in. */
+  EXPORT_DELAY_MINUTES: intVar({ min: 0, max: 1439, default: 5 }),
+  EXPORT_SCHEDULE_ID: strVar('fraud-export-hourly'),
+  /** on: the worker creates or updates the Schedule at start; off: it leaves the Schedule alone. */
+  EXPORT_SCHEDULE: onOffVar('on'),
+};
+
+/** Cross-checks of the export variables, for every schema that spreads exportSchema. */
+export function checkExportConfig(c: { EXPORT_INTERVAL_MINUTES: number; EXPORT_DELAY_MINUTES: number }, ctx: z.RefinementCtx): void {
+  if (c.EXPORT_DELAY_MINUTES >= c.EXPORT_INTERVAL_MINUTES) {
+    ctx.addIssue({ code: 'custom', path: ['EXPORT_DELAY_MINUTES'], message: `must be less than EXPORT_INTERVAL_MINUTES (${c.EXPORT_INTERVAL_MINUTES})` });
+  }
+}
+
+/** Escalation policy for new cases; read by whoever starts cases (the detector's signaller). */
+export const policySchema = {
+  ESCALATION_REVIEW_AFTER: intVar({ min: 0, default: 3 }),
+  ESCALATION_3DS_AFTER: intVar({ min: 0, default: 5 }),
+  ESCALATION_BLOCK_AFTER: intVar({ min: 0, default: 10 }),
+  REVIEW_SLA: durationVar('4h'),
+};
+
+// ---- Detector ----------------------------------------------------------------------------------------------------
+
+/** Every variable the detector reads. Names follow the reference guide where it has them. */
+export const detectorConfigSchema = z.object({
+  ...kafkaSchema,
+  DLQ_TOPIC: strVar('payments.dlq'),
+  DETECTOR_GROUP_ID: strVar('fraud-detector'),
+  DETECTOR_INSTANCE_ID: strVar(`detector-${process.pid}`),
+  ...redisSchema,
+  VELOCITY_FRAUD_THRESHOLD: intVar({ min: 2, max: 10_000, default: 3 }),
+  VELOCITY_WINDOW_SECONDS: intVar({ min: 1, max: 86_400, default: 60 }),
+  MAX_CLOCK_SKEW_SECONDS: intVar({ min: 0, max: 86_400, default: 300 }),
+  ALERT_DEDUPE_TTL_SECONDS: intVar({ min: 3600, default: 7 * 86_400 }),
+  ALERT_STREAM_MAXLEN: intVar({ min: 1000, default: 1_000_000 }),
+  CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
+  KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
+  KAFKA_SESSION_TIMEOUT_MS: intVar({ min: 6000, max: 300_000, default: 10_000 }),
+  /** Bytes fetched per partition per request: larger batches raise throughput and latency alike. */
+  KAFKA_MAX_BYTES_PER_PARTITION: intVar({ min: 64 * 1024, max: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
+  DETECTOR_METRICS_HOST: strVar('127.0.0.1'),
+  DETECTOR_METRICS_PORT: portVar(9464),
+  LOG_LEVEL: logLevelVar(),
+  /** Deliver alerts to the per-account Temporal case workflows (off: detection only). */
+  CASE_SIGNALLER: onOffVar('on'),
+  CASE_SIGNALLER_CONCURRENCY: intVar({ min: 1, max: 512, default: 32 }),
+  CASE_SIGNALLER_CLAIM_IDLE_MS: intVar({ min: 1000, default: 30_000 }),
+  ...temporalSchema,
+  ...policySchema,
+});
+export type DetectorConfig = z.output<typeof detectorConfigSchema>;
+
+// ---- Worker ------------------------------------------------------------------------------------------------------
+
+const TWILIO_VARS = ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER'] as const;
+
+/** Every variable the worker reads. */
+export const workerConfigSchema = z
+  .object({
+    ...temporalSchema,
+    ...redisSchema,
+    ...exportSchema,
+    WORKER_MAX_CONCURRENT_ACTIVITIES: intVar({ min: 1, max: 1000, default: 100 }),
+    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: intVar({ min: 2, max: 1000, default: 40 }),
+    WORKER_MAX_CACHED_WORKFLOWS: intVar({ min: 0, max: 100_000, default: 2000 }),
+    WORKER_HEALTH_PORT: portVar(9465),
+    WORKER_HEALTH_HOST: strVar('127.0.0.1'),
+    TWILIO_ACCOUNT_SID: optionalStr(),
+    TWILIO_AUTH_TOKEN: optionalStr(),
+    TWILIO_FROM_NUMBER: optionalStr(),
+    /** Send Twilio API calls to another base URL (a local mock of Twilio's OpenAPI description). */
+    TWILIO_API_BASE: optionalStr(),
+    LOG_LEVEL: logLevelVar(),
+  })
+  .superRefine((c, ctx) => {
+    checkExportConfig(c, ctx);
+    const set = TWILIO_VARS.filter((name) => c[name]).length;
+    if (set > 0 && set < TWILIO_VARS.length) {
+      for (const name of TWILIO_VARS) {
+        if (!c[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'set all three Twilio variables, or none for the local SMS outbox' });
+      }
+    }
+    if (c.TWILIO_ACCOUNT_SID && !/^AC[0-9a-fA-F]{32}$/.test(c.TWILIO_ACCOUNT_SID)) {
+      ctx.addIssue({ code: 'custom', path: ['TWILIO_ACCOUNT_SID'], message: 'must look like AC followed by 32 hex digits' });
+    }
+    if (c.TWILIO_FROM_NUMBER && !/^\+[1-9]\d{6,14}$/.test(c.TWILIO_FROM_NUMBER)) {
+      ctx.addIssue({ code: 'custom', path: ['TWILIO_FROM_NUMBER'], message: 'must be an E.164 number such as +14155550100' });
+    }
+  });
+export type WorkerConfig = z.output<typeof workerConfigSchema>;
+
+// ---- Console -----------------------------------------------------------------------------------------------------
+
+/**
+ * Every variable the console reads. The session secret has no default: `./dev up` writes one into .env, anything
+ * else (Compose, a real deployment) must set it, and the console refuses to start without it.
+ */
+export const consoleConfigSchema = z
+  .object({
+    ...redisSchema,
+    TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: temporalSchema.TEMPORAL_NAMESPACE,
+    TEMPORAL_UI_PORT: portVar(8233),
+    /** Base URL of the Temporal Web UI for the links on case pages; default http://127.0.0.1:$TEMPORAL_UI_PORT. */
+    TEMPORAL_UI_URL: optionalStr(),
+    CONSOLE_HOST: strVar('127.0.0.1'),
+    CONSOLE_PORT: portVar(8080),
+    CONSOLE_SESSION_SECRET: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.string({ error: 'is required: a random secret of 32+ characters that signs session cookies (./dev up writes one into .env)' })
+        .min(32, 'must be at least 32 characters'),
+    ),
+    /** Idle sessions end after this many minutes. */
+    CONSOLE_SESSION_IDLE_MINUTES: intVar({ min: 1, max: 7 * 24 * 60, default: 8 * 60 }),
+    /** `on` behind HTTPS (a TLS-terminating proxy): cookies get the Secure flag, HSTS is sent, the proxy is trusted. */
+    CONSOLE_HTTPS: onOffVar('off'),
+    /** How many recent alerts a page gets from fraud:alerts:stream when it (re)connects. */
+    CONSOLE_BACKFILL_ALERTS: intVar({ min: 1, max: 1000, default: 100 }),
+    LOG_LEVEL: logLevelVar(),
+  })
+  .transform((c) => ({ ...c, TEMPORAL_UI_URL: (c.TEMPORAL_UI_URL ?? `http://127.0.0.1:${c.TEMPORAL_UI_PORT}`).replace(/\/+$/, '') }));
+export type ConsoleConfig = z.output<typeof consoleConfigSchema>;
+
+/** What the console's user-management commands need: Redis only. */
+export const userAdminSchema = z.object({ ...redisSchema, LOG_LEVEL: logLevelVar() });
+
+// ---- CLI, traffic generator, tests and benchmarks ----------------------------------------------------------------
+
+/** The case commands of the CLI. */
+export const cliConfigSchema = z.object({ ...temporalSchema, ...redisSchema });
+
+/** The CLI's export commands (read only when one runs). */
+export const cliExportConfigSchema = z.object({ ...temporalSchema, ...exportSchema }).superRefine(checkExportConfig);
+
+/** The traffic generator (`npm run traffic`). */
+export const trafficConfigSchema = z.object({ ...kafkaSchema, ...redisSchema });
+
+/** The test and benchmark harness (harness/). */
+export const harnessConfigSchema = z.object({
+  KAFKA_BOOTSTRAP_SERVERS: kafkaSchema.KAFKA_BOOTSTRAP_SERVERS,
+  ...redisSchema,
+  TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,
+  TEMPORAL_NAMESPACE: temporalSchema.TEMPORAL_NAMESPACE,
+});

@@ -1,0 +1,19 @@
+// An entry of the append-only audit log (`fraud:audit:*` streams): written by the case workflow through an
+// activity, read by the CLI, the console, the exports and the benchmarks. Workflow-safe.
+
+export const AUDIT_TYPES = ['case_opened', 'alert', 'stage', 'action', 'action_failed', 'review_opened', 'decision', 'sla_breached', 'cleared'] as const;
+export type AuditType = (typeof AUDIT_TYPES)[number];
+
+export interface AuditEntry {
+  /** Unique and deterministic (caseId#seq): appending the same entry twice stores it once. */
+  id: string;
+  accountId: string;
+  caseId: string;
+  at: string;
+  type: AuditType;
+  /** Who: detector, system, analyst:<id>, ops:<id>. */
+  actor: string;
+  /** What and why, in words. */
+  detail: string;
+  data: Record<string, unknown>;
+}

@@ -1,0 +1,60 @@
+// Every Redis key, channel and consumer group the platform reads or writes: the one definition. The first block is
+// the reference guide's contract, which existing fraud clients read as it is; the rest is the platform's own.
+// Workflow-safe (no imports, no I/O).
+
+/** The reference guide's keys, written per alert in one atomic step by the detector. */
+export const alertKeys = {
+  /** Set of flagged account ids (SADD). */
+  accounts: 'fraud:alerts:accounts',
+  /** String: JSON of the account's latest alert (the guide's clients GET it). */
+  sender: (accountId: string) => `fraud:alerts:sender:${accountId}`,
+  /** Alert counter (INCR), read for escalation. */
+  count: (accountId: string) => `fraud:count:sender:${accountId}`,
+  /** Channel each alert is PUBLISHed on; the guide's clients PSUBSCRIBE `fraud:alerts:*`. */
+  channel: (accountId: string) => `fraud:alerts:sender:${accountId}`,
+  channelPrefix: 'fraud:alerts:sender:',
+  channelPattern: 'fraud:alerts:*',
+  /** Stream of every alert: the durable outbox read by the case signaller and the console. */
+  stream: 'fraud:alerts:stream',
+  /** Dedupe claim of an alert id: a replayed alert stops here. */
+  seen: (alertId: string) => `fraud:alert:seen:${alertId}`,
+};
+
+/** Consumer group of the case signallers on `alertKeys.stream`. */
+export const SIGNALLER_GROUP = 'case-signaller';
+
+/** The detector's checkpoints, per consumer group, topic and partition. */
+export const checkpointKeys = {
+  /** Hash {offset, watermark, epoch}. */
+  meta: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:meta`,
+  /** Hash sender -> window entries. */
+  state: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:state`,
+};
+
+/** The append-only audit log. */
+export const auditKeys = {
+  all: 'fraud:audit:all',
+  account: (accountId: string) => `fraud:audit:account:${accountId}`,
+  seen: (entryId: string) => `fraud:audit:seen:${entryId}`,
+};
+
+/** What the case activities read and write. */
+export const caseKeys = {
+  /** Cardholder directory: hash with `phone` (E.164) and `card_id`. */
+  cardholder: (accountId: string) => `fraud:cardholder:${accountId}`,
+  /** SMS without Twilio credentials wait here for another sender or a person. */
+  smsOutbox: 'fraud:sms:outbox',
+  /** The recorded result of an SMS send, per idempotency key. */
+  smsSent: (idempotencyKey: string) => `fraud:sms:sent:${idempotencyKey}`,
+  /** The local issuer: blocks per account, and the notices stream with its dedupe key. */
+  issuerBlocks: 'fraud:issuer:blocks',
+  issuerNotifications: 'fraud:issuer:notifications',
+  issuerNoticeSent: (idempotencyKey: string) => `fraud:issuer:notice:${idempotencyKey}`,
+};
+
+/** The analyst console's users and sessions. */
+export const consoleKeys = {
+  users: 'fraud:console:users',
+  user: (name: string) => `fraud:console:user:${name}`,
+  sessionPrefix: 'fraud:console:session:',
+};
