@@ -2,8 +2,9 @@
 // One zod schema per process describes its variables; `loadConfig` parses process.env once at start and stops the
 // process with a message naming each bad variable. The repo-root .env (written by the local stack) is read first;
 // variables already set in the environment win over it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -13,7 +14,9 @@ function loadDotEnv(): void {
   if (envFileLoaded) return;
   envFileLoaded = true;
   const path = process.env.FRAUD_ENV_FILE ?? `${repoRoot}.env`;
-  if (existsSync(path)) process.loadEnvFile(path);
+  if (!existsSync(path)) return;
+  // Into this `process.env` (not loadEnvFile's, which writes the real one: under jest a test sees its own copy).
+  for (const [name, value] of Object.entries(parseEnv(readFileSync(path, 'utf8')))) process.env[name] ??= value;
 }
 
 export class ConfigError extends Error {

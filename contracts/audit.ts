@@ -1,7 +1,7 @@
 // An entry of the append-only audit log (`fraud:audit:*` streams): written by the case workflow through an
 // activity, read by the CLI, the console, the exports and the benchmarks. Workflow-safe.
 
-export const AUDIT_TYPES = ['case_opened', 'alert', 'stage', 'action', 'action_failed', 'review_opened', 'decision', 'sla_breached', 'cleared'] as const;
+export const AUDIT_TYPES = ['case_opened', 'alert', 'stage', 'action', 'action_failed', 'review_opened', 'decision', 'sla_breached', 'cleared', 'rejected'] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface AuditEntry {

@@ -1,6 +1,7 @@
 // The fraud case workflow's contract: its id, type, input, state, and the signals, query and update it takes. Shared
 // by the workflow, the detector's signaller, the CLI and the console. Workflow-safe: only @temporalio/workflow.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { AlertSignal } from './alert.ts';
 
 export const caseWorkflowId = (accountId: string) => `fraud-account-${accountId}`;
@@ -33,18 +34,40 @@ export interface EscalationPolicy {
 
 export const defaultPolicy: EscalationPolicy = { reviewAfter: 3, verifyAfter: 5, blockAfter: 10, reviewSlaMs: 4 * 3600_000 };
 
-export interface ClearAccountRequest {
-  /** Who clears (ops user id). Optional so that the Web UI's "Send Signal" works with no input. */
-  by?: string;
-  reason?: string;
-}
+const text = (what: string, max: number) =>
+  z.string({ error: `${what} must be a string` }).trim().min(1, `${what} is empty`).max(max, `${what} is longer than ${max} characters`);
 
-export interface CompleteReviewRequest {
-  taskId: string;
-  decision: Decision;
-  analystId: string;
-  note?: string;
-}
+/** `clearAccount` input. Optional, and so are both fields, so that the Web UI's "Send Signal" works with no input. */
+export const clearAccountRequestSchema = z
+  .object({
+    /** Who clears (ops user id). */
+    by: text('by', 128).optional(),
+    reason: text('reason', 1000).optional(),
+  }, { error: 'clearAccount input must be an object such as {"by": "ops-7", "reason": "..."}' })
+  .optional()
+  .nullable();
+export type ClearAccountRequest = NonNullable<z.output<typeof clearAccountRequestSchema>>;
+
+/** `completeReview` input. */
+export const completeReviewRequestSchema = z.object({
+  taskId: text('taskId', 256),
+  decision: z.enum(DECISIONS, { error: (iss) => `invalid decision ${JSON.stringify(iss.input) ?? 'undefined'}: use one of ${DECISIONS.join(', ')}` }),
+  analystId: z.string({ error: 'analystId is required' }).trim().min(1, 'analystId is required').max(128, 'analystId is longer than 128 characters'),
+  note: z.string({ error: 'note must be a string' }).max(2000, 'note is longer than 2000 characters').optional(),
+}, { error: 'a review decision needs { taskId, decision, analystId, note? }' });
+export type CompleteReviewRequest = z.output<typeof completeReviewRequestSchema>;
+
+/** The case workflow's start input (continue-as-new carries state and alerts, checked where they were made). */
+export const caseInputSchema = z.object({
+  accountId: text('accountId', 128),
+  policy: z.object({
+    reviewAfter: z.number().int().min(0),
+    verifyAfter: z.number().int().min(0),
+    blockAfter: z.number().int().min(0),
+    reviewSlaMs: z.number().int().min(1),
+    historyLimit: z.number().int().min(1).optional(),
+  }, { error: 'policy must be { reviewAfter, verifyAfter, blockAfter, reviewSlaMs }' }),
+}, { error: 'a case needs { accountId, policy }' }).loose();
 
 export interface ReviewTask {
   taskId: string;
@@ -102,6 +125,8 @@ export interface CompleteReviewResult {
   decision: Decision;
 }
 
+// Signals arrive from anyone who can reach Temporal (the Web UI's Send Signal takes any JSON): the workflow parses
+// them (alertSignalSchema, clearAccountRequestSchema) and records what it refuses; the types say what is sent.
 export const alertSignal = defineSignal<[AlertSignal]>('alert');
 /** Several alerts of one account in one signal, in detection order: what the signaller sends under load. */
 export const alertBatchSignal = defineSignal<[AlertSignal[]]>('alerts');

@@ -9,6 +9,10 @@ export const FailureType = {
   SmsRejected: 'SmsRejected',
   /** An export run with no window, a misaligned window, or an empty or inverted one. */
   InvalidExportWindow: 'InvalidExportWindow',
+  /** A case workflow started with input that is not a case. */
+  InvalidCaseInput: 'InvalidCaseInput',
+  /** A review decision that is not one (its validator refuses these before they reach the case). */
+  InvalidReviewDecision: 'InvalidReviewDecision',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

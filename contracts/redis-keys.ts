@@ -16,6 +16,8 @@ export const alertKeys = {
   channelPattern: 'fraud:alerts:*',
   /** Stream of every alert: the durable outbox read by the case signaller and the console. */
   stream: 'fraud:alerts:stream',
+  /** Stream entries the case signaller could not deliver (not an alert): each with the entry, its id and the reason. */
+  undeliverable: 'fraud:alerts:undeliverable',
   /** Dedupe claim of an alert id: a replayed alert stops here. */
   seen: (alertId: string) => `fraud:alert:seen:${alertId}`,
 };

@@ -16,17 +16,29 @@ import type { Alert, AlertRecord } from '../contracts/alert.ts';
 import { RedisErrorCode, isRedisError } from '../contracts/failures.ts';
 import { alertKeys as keys, checkpointKeys } from '../contracts/redis-keys.ts';
 
-const WRITE_ALERT = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return -1 end
+// All or nothing. The shebang makes it a flagged script: Redis refuses it before it starts when it is out of memory
+// (noeviction), instead of failing it midway with some writes done; a key of the wrong type (someone wrote it by
+// hand) is refused before any write. Without this, a claim of the seen key followed by a failed write would make
+// every retry a "duplicate" and lose the alert.
+const WRITE_ALERT = `#!lua
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local want = {[2] = 'set', [3] = 'string', [4] = 'string', [5] = 'stream'}
+for i, t in pairs(want) do
+  local got = redis.call('TYPE', KEYS[i])['ok']
+  if got ~= 'none' and got ~= t then return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. got .. ', not a ' .. t) end
+end
+local n = tonumber(redis.call('GET', KEYS[4]) or '0')
+if not n then return redis.error_reply('WRONGTYPE ' .. KEYS[4] .. ' is not a counter') end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2])
-local n = redis.call('INCR', KEYS[4])
+n = redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'alert', ARGV[2], 'count', n)
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return n`;
 
 // KEYS: meta, state. ARGV: epoch, offset, watermark, upsertCount, then sender/value pairs, then senders to delete.
-const CHECKPOINT = `
+const CHECKPOINT = `#!lua
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('${RedisErrorCode.Fenced} partition owned by epoch ' .. tostring(epoch)) end
 local last = 4 + 2 * tonumber(ARGV[4])
@@ -70,7 +82,17 @@ export interface AlertStoreOptions {
   group: string;
 }
 
-export class AlertStore {
+/** What the detector needs of its store: alert writes, and per-partition ownership and checkpoints. */
+export interface DetectorStore {
+  writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult>;
+  claim(topic: string, partition: number): Promise<Checkpoint>;
+  checkpoint(
+    topic: string, partition: number, epoch: number, offset: string, watermark: number,
+    upserts: ReadonlyArray<[string, string]>, deletes: readonly string[],
+  ): Promise<void>;
+}
+
+export class AlertStore implements DetectorStore {
   private readonly redis: Redis;
   private readonly opts: AlertStoreOptions;
 

@@ -4,57 +4,106 @@
 // step as the guide's keys. This loop reads that stream with a consumer group and acknowledges an entry only after
 // Temporal accepted the signal. So detection never waits for Temporal, and when Temporal is down the entries stay
 // pending and are delivered when it returns; entries of a crashed signaller are claimed by another after
-// `claimIdleMs`. Delivery is at least once; the workflow dedupes by alert id.
+// `claimIdleMs`. Delivery is at least once; the workflow dedupes by alert id. An entry that is not an alert (written
+// by hand, or by another tool) cannot be delivered: it moves to `fraud:alerts:undeliverable` with the reason and is
+// acknowledged, so it never holds up the alerts behind it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
+import { parseAlertSignal, type AlertSignal } from '../contracts/alert.ts';
+import type { Parsed } from '../contracts/validation.ts';
 import { CASE_WORKFLOW_TYPE, alertBatchSignal, caseWorkflowId, type EscalationPolicy, type FraudCaseWorkflow } from '../contracts/case.ts';
-import type { AlertSignal } from '../contracts/alert.ts';
-import { FraudAccountId, FraudAlertCount, FraudStage } from '../contracts/search-attributes.ts';
 import { RedisErrorCode, isRedisError } from '../contracts/failures.ts';
 import { SIGNALLER_GROUP, alertKeys as keys } from '../contracts/redis-keys.ts';
+import { FraudAccountId, FraudAlertCount, FraudStage } from '../contracts/search-attributes.ts';
+
+/** Where alerts go: one account's alerts, in stream order, in one call. Temporal in production, a fake in tests. */
+export interface CaseDelivery {
+  /** Open the connection ahead of the first alert; may fail (the loop retries delivery anyway). */
+  connect(): Promise<void>;
+  deliver(accountId: string, alerts: AlertSignal[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** signal-with-start of the account's case workflow, carrying its alerts in one `alerts` signal. */
+export class TemporalCaseDelivery implements CaseDelivery {
+  private readonly connection: Connection;
+  private readonly client: Client;
+  private readonly opts: { taskQueue: string; policy: EscalationPolicy };
+
+  constructor(opts: { address: string; namespace: string; taskQueue: string; policy: EscalationPolicy }) {
+    this.connection = Connection.lazy({ address: opts.address });
+    this.client = new Client({ connection: this.connection, namespace: opts.namespace });
+    this.opts = opts;
+  }
+
+  async connect(): Promise<void> {
+    await this.connection.ensureConnected();
+  }
+
+  async deliver(accountId: string, alerts: AlertSignal[]): Promise<void> {
+    await this.client.workflow.signalWithStart<FraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
+      workflowId: caseWorkflowId(accountId),
+      taskQueue: this.opts.taskQueue,
+      args: [{ accountId, policy: this.opts.policy }],
+      signal: alertBatchSignal,
+      signalArgs: [alerts],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: FraudStage, value: 'MONITORING' },
+        { key: FraudAlertCount, value: 0 },
+        { key: FraudAccountId, value: accountId },
+      ],
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
 
 export interface CaseSignallerOptions {
-  temporalAddress: string;
-  namespace: string;
-  taskQueue: string;
-  policy: EscalationPolicy;
   consumerName: string;
   concurrency: number;
   claimIdleMs: number;
+  /** Entries read per round (default 200). */
+  batchSize?: number;
 }
 
-type Entry = [id: string, fields: string[]];
+type Entry = [id: string, fields: string[] | null];
 
 export class CaseSignaller {
   private readonly redis: Redis;
   private readonly log: Logger;
+  private readonly delivery: CaseDelivery;
   private readonly opts: CaseSignallerOptions;
-  private readonly client: Client;
-  private readonly connection: Connection;
   private running = false;
   /** Cuts a retry backoff short on stop. */
   private readonly stopping = new AbortController();
   private loop?: Promise<void>;
   private readonly signalled: Counter;
+  private readonly undeliverable: Counter;
   private readonly failures: Counter;
   private readonly latency: Histogram;
 
-  constructor(redis: Redis, log: Logger, registry: Registry, opts: CaseSignallerOptions) {
-    this.redis = redis;
-    this.log = log.child({ component: 'case-signaller' });
+  constructor(deps: { redis: Redis; log: Logger; registry: Registry; delivery: CaseDelivery }, opts: CaseSignallerOptions) {
+    this.redis = deps.redis;
+    this.log = deps.log.child({ component: 'case-signaller' });
+    this.delivery = deps.delivery;
     this.opts = opts;
-    this.connection = Connection.lazy({ address: opts.temporalAddress });
-    this.client = new Client({ connection: this.connection, namespace: opts.namespace });
-    this.signalled = new Counter({ name: 'signaller_alerts_signalled_total', help: 'Alerts delivered to case workflows', registers: [registry] });
-    this.failures = new Counter({ name: 'signaller_failures_total', help: 'Failed signal attempts (retried)', registers: [registry] });
+    const registers = [deps.registry];
+    this.signalled = new Counter({ name: 'signaller_alerts_signalled_total', help: 'Alerts delivered to case workflows', registers });
+    this.undeliverable = new Counter({
+      name: 'signaller_undeliverable_total', help: `Stream entries that are not alerts, moved to ${keys.undeliverable}`, registers,
+    });
+    this.failures = new Counter({ name: 'signaller_failures_total', help: 'Failed delivery rounds (retried)', registers });
     this.latency = new Histogram({
       name: 'signaller_alert_to_signal_seconds',
       help: 'From the alert written in Redis to its signal accepted by Temporal',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
-      registers: [registry],
+      registers,
     });
   }
 
@@ -66,7 +115,7 @@ export class CaseSignaller {
     }
     this.running = true;
     // Connect now rather than on the first alert (saves that alert ~100 ms); if Temporal is down, the loop retries.
-    this.connection.ensureConnected().catch((err: Error) => this.log.warn({ err: err.message }, 'Temporal not reachable yet; alerts wait in the stream'));
+    this.delivery.connect().catch((err: unknown) => this.log.warn({ err }, 'Temporal not reachable yet; alerts wait in the stream'));
     this.loop = this.run();
   }
 
@@ -74,7 +123,11 @@ export class CaseSignaller {
     this.running = false;
     this.stopping.abort();
     await this.loop;
-    await this.connection.close().catch(() => undefined);
+    await this.delivery.close().catch(() => undefined);
+  }
+
+  private get batchSize(): number {
+    return this.opts.batchSize ?? 200;
   }
 
   private async run(): Promise<void> {
@@ -86,8 +139,10 @@ export class CaseSignaller {
         let entries = await this.read('0');
         if (entries.length === 0 && Date.now() >= claimAt) {
           claimAt = Date.now() + this.opts.claimIdleMs / 2;
-          const claimed = (await this.redis.xautoclaim(keys.stream, SIGNALLER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', 200)) as [string, Entry[]];
-          entries = claimed[1].filter((e) => e[1] !== null);
+          const claimed = (await this.redis.xautoclaim(
+            keys.stream, SIGNALLER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', this.batchSize,
+          )) as [string, Entry[]];
+          entries = claimed[1];
         }
         if (entries.length === 0) entries = await this.read('>');
         if (entries.length === 0) continue;
@@ -95,7 +150,7 @@ export class CaseSignaller {
         backoff = 250;
       } catch (err) {
         this.failures.inc();
-        this.log.warn({ err: (err as Error).message, retryInMs: backoff }, 'alert delivery to Temporal failed; will retry');
+        this.log.warn({ err, retryInMs: backoff }, 'alert delivery to Temporal failed; will retry');
         await sleep(backoff, undefined, { signal: this.stopping.signal }).catch(() => undefined);
         backoff = Math.min(backoff * 2, 10_000);
       }
@@ -105,33 +160,56 @@ export class CaseSignaller {
   private async read(from: '0' | '>'): Promise<Entry[]> {
     const block = from === '>' ? ['BLOCK', '500'] : [];
     const res = (await this.redis.call(
-      'XREADGROUP', 'GROUP', SIGNALLER_GROUP, this.opts.consumerName, 'COUNT', '200', ...block, 'STREAMS', keys.stream, from,
+      'XREADGROUP', 'GROUP', SIGNALLER_GROUP, this.opts.consumerName, 'COUNT', String(this.batchSize), ...block, 'STREAMS', keys.stream, from,
     )) as Array<[string, Entry[]]> | null;
     return res?.[0]?.[1] ?? [];
   }
 
+  /** The alert an entry carries, or why it carries none. */
+  private static alertOf(fields: string[] | null): Parsed<AlertSignal> {
+    // An entry trimmed away (MAXLEN) while pending comes back without fields.
+    if (fields === null) return { ok: false, reason: 'entry was trimmed from the stream before delivery' };
+    const i = fields.indexOf('alert');
+    if (i < 0 || i % 2 !== 0 || fields[i + 1] === undefined) return { ok: false, reason: 'entry has no alert field' };
+    let json: unknown;
+    try {
+      json = JSON.parse(fields[i + 1]!);
+    } catch (err) {
+      return { ok: false, reason: `alert is not JSON: ${(err as Error).message}` };
+    }
+    return parseAlertSignal(json);
+  }
+
   /**
-   * Signal the entries, one signal per account carrying its alerts in stream order (under load an account's
-   * alerts coalesce, which spares the server), with bounded concurrency; acknowledge what Temporal accepted;
-   * throw if anything failed.
+   * Signal the entries, one call per account carrying its alerts in stream order (under load an account's alerts
+   * coalesce, which spares the server), with bounded concurrency; set aside entries that are not alerts; acknowledge
+   * what Temporal accepted; throw if anything failed.
    */
   private async deliver(entries: Entry[]): Promise<void> {
     const byAccount = new Map<string, Array<{ id: string; alert: AlertSignal }>>();
+    const rejected: Array<{ id: string; reason: string; fields: string[] | null }> = [];
     for (const [id, fields] of entries) {
-      const alert = JSON.parse(fields[fields.indexOf('alert') + 1]!) as AlertSignal;
-      const list = byAccount.get(alert.sender_account_id) ?? [];
-      list.push({ id, alert });
-      byAccount.set(alert.sender_account_id, list);
+      const parsed = CaseSignaller.alertOf(fields);
+      if (!parsed.ok) {
+        rejected.push({ id, reason: parsed.reason, fields });
+        continue;
+      }
+      const account = parsed.value.sender_account_id;
+      const list = byAccount.get(account) ?? [];
+      list.push({ id, alert: parsed.value });
+      byAccount.set(account, list);
     }
-    const groups = [...byAccount.values()];
+    if (rejected.length > 0) await this.setAside(rejected);
+
+    const groups = [...byAccount.entries()];
     const acked: string[] = [];
     let firstError: unknown;
     let next = 0;
     const workerLoop = async () => {
       while (next < groups.length) {
-        const group = groups[next++]!;
+        const [accountId, group] = groups[next++]!;
         try {
-          await this.signal(group.map((g) => g.alert));
+          await this.delivery.deliver(accountId, group.map((g) => g.alert));
           const now = Date.now();
           for (const { id, alert } of group) {
             acked.push(id);
@@ -148,28 +226,15 @@ export class CaseSignaller {
     if (firstError) throw firstError;
   }
 
-  /** signal-with-start of one account's case with its alerts (the fields the case needs, not the whole JSON). */
-  private async signal(alerts: AlertSignal[]): Promise<void> {
-    const accountId = alerts[0]!.sender_account_id;
-    const payload = alerts.map(
-      (a): AlertSignal => ({
-        alert_id: a.alert_id, sender_account_id: accountId, velocity_count: a.velocity_count, amount: a.amount,
-        currency: a.currency, region: a.region, alert_timestamp: a.alert_timestamp,
-        ...(a.detected_at ? { detected_at: a.detected_at } : {}),
-      }),
-    );
-    await this.client.workflow.signalWithStart<FraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
-      workflowId: caseWorkflowId(accountId),
-      taskQueue: this.opts.taskQueue,
-      args: [{ accountId, policy: this.opts.policy }],
-      signal: alertBatchSignal,
-      signalArgs: [payload],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      typedSearchAttributes: [
-        { key: FraudStage, value: 'MONITORING' },
-        { key: FraudAlertCount, value: 0 },
-        { key: FraudAccountId, value: accountId },
-      ],
-    });
+  /** Record entries that are not alerts in the undeliverable stream, then acknowledge them (in one transaction). */
+  private async setAside(rejected: Array<{ id: string; reason: string; fields: string[] | null }>): Promise<void> {
+    const tx = this.redis.multi();
+    for (const r of rejected) {
+      tx.xadd(keys.undeliverable, 'MAXLEN', '~', '100000', '*', 'entry_id', r.id, 'reason', r.reason, 'fields', JSON.stringify(r.fields));
+    }
+    tx.xack(keys.stream, SIGNALLER_GROUP, ...rejected.map((r) => r.id));
+    await tx.exec();
+    this.undeliverable.inc(rejected.length);
+    for (const r of rejected) this.log.error({ entryId: r.id, reason: r.reason }, `alert stream entry is not an alert; moved to ${keys.undeliverable}`);
   }
 }

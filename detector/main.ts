@@ -6,7 +6,7 @@ import { AlertStore } from './alert-store.ts';
 import { detectorConfigSchema } from '../common/config.ts';
 import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
 import { DetectorMetrics, serveMetrics } from './metrics.ts';
-import { CaseSignaller } from './case-signaller.ts';
+import { CaseSignaller, TemporalCaseDelivery } from './case-signaller.ts';
 import { Detector } from './service.ts';
 
 const config = loadConfig(detectorConfigSchema, 'detector');
@@ -58,20 +58,29 @@ const server = await serveMetrics(
 
 const signaller =
   config.CASE_SIGNALLER === 'on'
-    ? new CaseSignaller(createRedis(config, `${config.DETECTOR_INSTANCE_ID}-signaller`), log, metrics.registry, {
-        temporalAddress: config.TEMPORAL_ADDRESS,
-        namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        consumerName: config.DETECTOR_INSTANCE_ID,
-        concurrency: config.CASE_SIGNALLER_CONCURRENCY,
-        claimIdleMs: config.CASE_SIGNALLER_CLAIM_IDLE_MS,
-        policy: {
-          reviewAfter: config.ESCALATION_REVIEW_AFTER,
-          verifyAfter: config.ESCALATION_3DS_AFTER,
-          blockAfter: config.ESCALATION_BLOCK_AFTER,
-          reviewSlaMs: config.REVIEW_SLA,
+    ? new CaseSignaller(
+        {
+          redis: createRedis(config, `${config.DETECTOR_INSTANCE_ID}-signaller`),
+          log,
+          registry: metrics.registry,
+          delivery: new TemporalCaseDelivery({
+            address: config.TEMPORAL_ADDRESS,
+            namespace: config.TEMPORAL_NAMESPACE,
+            taskQueue: config.TEMPORAL_TASK_QUEUE,
+            policy: {
+              reviewAfter: config.ESCALATION_REVIEW_AFTER,
+              verifyAfter: config.ESCALATION_3DS_AFTER,
+              blockAfter: config.ESCALATION_BLOCK_AFTER,
+              reviewSlaMs: config.REVIEW_SLA,
+            },
+          }),
         },
-      })
+        {
+          consumerName: config.DETECTOR_INSTANCE_ID,
+          concurrency: config.CASE_SIGNALLER_CONCURRENCY,
+          claimIdleMs: config.CASE_SIGNALLER_CLAIM_IDLE_MS,
+        },
+      )
     : undefined;
 
 let stopping = false;

@@ -22,6 +22,12 @@ export class DetectorMetrics {
     labelNames: ['partition'] as const,
     registers: [this.registry],
   });
+  readonly writeFailures = new Counter({
+    name: 'detector_write_failures_total',
+    help: 'Failed attempts of a batch\'s writes (alert writes, dead-letter sends); each is retried until it lands',
+    labelNames: ['write'] as const,
+    registers: [this.registry],
+  });
   readonly redisUp = new Gauge({ name: 'detector_redis_up', help: '1 when the Redis connection is ready', registers: [this.registry] });
   readonly batchSeconds = new Histogram({
     name: 'detector_batch_seconds',

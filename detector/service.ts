@@ -9,7 +9,8 @@
 //    reprocesses at most what came after it.
 import type { Logger } from '../common/logger.ts';
 import type { Alert } from '../contracts/alert.ts';
-import type { AlertStore } from './alert-store.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DetectorStore } from './alert-store.ts';
 import { isFencedError } from './alert-store.ts';
 import { parsePaymentEvent } from './event.ts';
 import type { BatchControl, DeadLetterProducer, InboundBatch, OutboundMessage, PaymentsConsumer } from './kafka.ts';
@@ -22,6 +23,13 @@ export interface DetectorOptions {
   rule: VelocityRule;
   maxClockSkewMs: number;
   checkpointIntervalMs: number;
+  /** Backoff between attempts of a batch's writes: first delay and cap, in ms. */
+  retryBackoffMs?: { initial: number; max: number };
+}
+
+/** A batch whose writes could not complete before the partition was lost or the consumer stopped. */
+export class BatchAbandonedError extends Error {
+  override name = 'BatchAbandonedError';
 }
 
 interface OwnedPartition {
@@ -44,7 +52,7 @@ export class Detector {
 
   private readonly consumer: PaymentsConsumer;
   private readonly dlq: DeadLetterProducer;
-  private readonly store: AlertStore;
+  private readonly store: DetectorStore;
   private readonly metrics: DetectorMetrics;
   private readonly log: Logger;
   private readonly opts: DetectorOptions;
@@ -52,7 +60,7 @@ export class Detector {
   constructor(deps: {
     consumer: PaymentsConsumer;
     dlq: DeadLetterProducer;
-    store: AlertStore;
+    store: DetectorStore;
     metrics: DetectorMetrics;
     log: Logger;
     options: DetectorOptions;
@@ -145,11 +153,13 @@ export class Detector {
       p.nextOffset = offset + 1n;
     }
 
-    // Side effects first (durable), then the position.
+    // Side effects first (durable), then the position. The rule state has already moved past this batch, so its
+    // writes are retried here until they land: nothing after them (offset, checkpoint) happens before, and nothing
+    // is skipped. Both writes are idempotent (alert ids; DLQ entries may repeat, with the same source offset).
     const heartbeats = setInterval(() => void control.heartbeat().catch(() => undefined), 3000);
     try {
-      if (deadLetters.length > 0) await this.dlq.send(this.opts.dlqTopic, deadLetters);
-      const { written, duplicates } = await this.store.writeAlerts(alerts);
+      if (deadLetters.length > 0) await this.untilDone(partition, p, control, 'dead-letter send', () => this.dlq.send(this.opts.dlqTopic, deadLetters));
+      const { written, duplicates } = await this.untilDone(partition, p, control, 'alert write', () => this.store.writeAlerts(alerts));
       this.metrics.alerts.inc(written);
       this.metrics.duplicateAlerts.inc(duplicates);
     } finally {
@@ -172,6 +182,32 @@ export class Detector {
         });
     }
     timer();
+  }
+
+  /**
+   * Run a batch's write until it succeeds, backing off between attempts. If the consumer stops or the partition moves
+   * meanwhile, the partition is forgotten (its in-memory state is ahead of what was written) and the batch is
+   * abandoned: the next owner, or this detector after it rejoins, resumes from the last checkpoint.
+   */
+  private async untilDone<T>(partition: number, p: OwnedPartition, control: BatchControl, what: string, write: () => Promise<T>): Promise<T> {
+    const backoff = this.opts.retryBackoffMs ?? { initial: 100, max: 5_000 };
+    let delay = backoff.initial;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await write();
+        if (attempt > 1) this.log.info({ partition, attempts: attempt }, `${what} succeeded after retrying`);
+        return result;
+      } catch (err) {
+        this.metrics.writeFailures.inc({ write: what });
+        if (!control.isRunning() || control.isStale() || p.generation !== this.generation) {
+          if (this.owned.get(partition) === p) this.owned.delete(partition);
+          throw new BatchAbandonedError(`${what} for partition ${partition} abandoned: the consumer stopped or the partition moved`, { cause: err });
+        }
+        this.log.warn({ err, partition, attempt, retryInMs: delay }, `${what} failed; retrying the batch (nothing is skipped)`);
+        await sleep(delay);
+        delay = Math.min(delay * 2, backoff.max);
+      }
+    }
   }
 
   private async checkpoint(partition: number, p: OwnedPartition, { commit }: { commit: boolean }): Promise<void> {

@@ -22,14 +22,16 @@ import {
 } from '@temporalio/workflow';
 import type { CaseActivities } from '../contracts/activities.ts';
 import type { AuditEntry } from '../contracts/audit.ts';
-import type { AlertSignal } from '../contracts/alert.ts';
+import { parseAlertSignal, type AlertSignal } from '../contracts/alert.ts';
 import {
-  DECISIONS,
   LADDER,
   alertBatchSignal,
   alertSignal,
+  caseInputSchema,
   caseStateQuery,
+  clearAccountRequestSchema,
   clearAccountSignal,
+  completeReviewRequestSchema,
   completeReviewUpdate,
   ladderRank as rank,
   type ActionRecord,
@@ -39,7 +41,9 @@ import {
   type CompleteReviewRequest,
   type Stage,
 } from '../contracts/case.ts';
+import { FailureType } from '../contracts/failures.ts';
 import { FraudAlertCount, FraudStage } from '../contracts/search-attributes.ts';
+import { parseWith } from '../contracts/validation.ts';
 
 const acts = proxyActivities<CaseActivities>({
   // Short: a worker that dies mid-activity holds the action only this long before another worker retries it.
@@ -68,6 +72,9 @@ const REVIEW_QUEUE_IN_VISIBILITY = 'review-queue-in-visibility';
 
 export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const info = workflowInfo();
+  // A start input that is not a case (someone started the type by hand) fails the run at once, naming the field.
+  const valid = parseWith(caseInputSchema, input);
+  if (!valid.ok) throw ApplicationFailure.nonRetryable(`invalid case input: ${valid.reason}`, FailureType.InvalidCaseInput);
   const policy = input.policy;
   const state: CaseState = input.state ?? {
     accountId: input.accountId,
@@ -98,6 +105,27 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     });
   };
 
+  /** A signal or input refused at the boundary: recorded in the audit trail, and nothing else changes. */
+  const reject = (what: string, reason: string, payload: unknown) => {
+    let shown: string;
+    try {
+      shown = JSON.stringify(payload) ?? 'undefined';
+    } catch {
+      shown = '(not JSON)';
+    }
+    log.warn('signal rejected', { what, reason, accountId: state.accountId });
+    audit('rejected', 'system', `${what} rejected: ${reason}`, { signal: what, reason, payload: shown.slice(0, 500) });
+  };
+
+  const onAlertInput = (what: string, input: unknown) => {
+    const parsed = parseAlertSignal(input);
+    if (!parsed.ok) return reject(what, parsed.reason, input);
+    if (parsed.value.sender_account_id !== state.accountId) {
+      return reject(what, `sender_account_id ${JSON.stringify(parsed.value.sender_account_id)} is not this case's account`, input);
+    }
+    onAlert(parsed.value);
+  };
+
   const onAlert = (a: AlertSignal) => {
     if (state.alertIds.includes(a.alert_id)) return; // re-delivered: already counted
     if (state.stage === 'CLEARED' || clearRequest) {
@@ -114,35 +142,43 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   if (!input.state) audit('case_opened', 'system', `case opened for ${state.accountId}`, { policy });
 
   // Handlers before the first await.
-  setHandler(alertSignal, onAlert);
-  setHandler(alertBatchSignal, (alerts) => alerts.forEach(onAlert));
-  setHandler(clearAccountSignal, (req) => {
+  // Every input is parsed here, at the boundary: whatever a signal carries, it is used or rejected, never thrown on.
+  setHandler(alertSignal, (a: unknown) => onAlertInput('alert', a));
+  setHandler(alertBatchSignal, (alerts: unknown) => {
+    if (!Array.isArray(alerts)) return reject('alerts', 'alerts must be a list of alerts', alerts);
+    alerts.forEach((a: unknown, i) => onAlertInput(`alerts[${i}]`, a));
+  });
+  setHandler(clearAccountSignal, (input: unknown) => {
+    const parsed = parseWith(clearAccountRequestSchema, input);
+    if (!parsed.ok) return reject('clearAccount', parsed.reason, input);
     if (state.stage === 'CLEARED' || clearRequest) return;
-    clearRequest = { by: req?.by ?? 'ops', reason: req?.reason ?? 'cleared by ops', at: new Date().toISOString() };
+    clearRequest = { by: parsed.value?.by ?? 'ops', reason: parsed.value?.reason ?? 'cleared by ops', at: new Date().toISOString() };
   });
   setHandler(caseStateQuery, () => ({ ...state }));
   setHandler(
     completeReviewUpdate,
-    async (req) => {
-      decision = req;
+    async (input: unknown) => {
+      const req = parseWith(completeReviewRequestSchema, input);
+      if (!req.ok) throw ApplicationFailure.nonRetryable(req.reason, FailureType.InvalidReviewDecision); // the validator let it through: cannot happen
+      decision = req.value;
       await condition(() => decisionApplied);
-      return { stage: state.stage, decision: req.decision };
+      return { stage: state.stage, decision: req.value.decision };
     },
     {
-      validator: (req) => {
-        if (!req || typeof req !== 'object') throw new Error('a review decision needs { taskId, decision, analystId, note? }');
+      validator: (input: unknown) => {
+        const parsed = parseWith(completeReviewRequestSchema, input);
+        if (!parsed.ok) throw new Error(parsed.reason);
+        const req = parsed.value;
         if (!state.review || state.review.taskId !== req.taskId) {
           throw new Error(`unknown review task ${JSON.stringify(req.taskId)}${state.review ? ` (open task: ${state.review.taskId})` : ' (this case has no review task)'}`);
         }
         if (state.review.decision || decision) throw new Error(`review task ${req.taskId} is already decided`);
         if (state.stage === 'CLEARED') throw new Error('the case is closed');
-        if (!DECISIONS.includes(req.decision)) throw new Error(`invalid decision ${JSON.stringify(req.decision)}: use one of ${DECISIONS.join(', ')}`);
-        if (typeof req.analystId !== 'string' || req.analystId.trim() === '') throw new Error('analystId is required');
       },
     },
   );
 
-  for (const a of input.carriedAlerts ?? []) onAlert(a);
+  for (const a of input.carriedAlerts ?? []) onAlertInput('carried alert', a);
 
   /** Visibility for the Web UI, the CLI and the console: stage and count as search attributes, the open review as memo. */
   const publishStage = () => {

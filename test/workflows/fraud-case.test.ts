@@ -187,8 +187,60 @@ describe('fraud case workflow', () => {
       await h.result();
     }));
 
+  it('when signals and updates carry hostile payloads, then each is refused or recorded as rejected and the case goes on unchanged', () =>
+    withCase({}, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 4);
+      const before = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      // What the Web UI's Send Signal or the temporal CLI accept: any JSON at all.
+      const anySignal = (name: string, input: unknown) => env.client.workflow.getHandle(h.workflowId).signal(name, input as never);
+      await anySignal('clearAccount', { by: { toString: 1 } });
+      await anySignal('clearAccount', 'now');
+      await anySignal('alerts', null);
+      await anySignal('alerts', [null, { ...alert(acc, 5), amount: { valueOf: 1 } }, { ...alert('SOMEONE_ELSE', 6) }, 7]);
+      await anySignal('alert', { alert_id: { toString: 1 }, sender_account_id: acc });
+      await anySignal('alert', []);
+      const s = await settle(h, () => rec.auditTypes().filter((t) => t === 'rejected').length === 9);
+      expect(s.stage).toBe('MANUAL_REVIEW');
+      expect(s.alertCount).toBe(4);
+      expect(s.alertIds).toStrictEqual(before.alertIds);
+      const rejected = rec.calls
+        .filter((c) => c.name === 'appendAudit')
+        .flatMap((c) => c.input.entries as Array<{ type: string; detail: string }>)
+        .filter((e) => e.type === 'rejected')
+        .map((e) => e.detail);
+      expect(rejected).toStrictEqual([
+        'clearAccount rejected: by: by must be a string',
+        expect.stringMatching(/^clearAccount rejected: clearAccount input must be an object/),
+        'alerts rejected: alerts must be a list of alerts',
+        expect.stringMatching(/^alerts\[0\] rejected: /),
+        'alerts[1] rejected: amount: amount must be a number',
+        expect.stringMatching(/^alerts\[2\] rejected: sender_account_id "SOMEONE_ELSE" is not this case's account/),
+        expect.stringMatching(/^alerts\[3\] rejected: /),
+        'alert rejected: alert_id: alert_id must be a string',
+        expect.stringMatching(/^alert rejected: /),
+      ]);
+      // Updates with hostile input are refused by the validator, naming the field.
+      const taskId = before.review!.taskId;
+      for (const [input, reason] of [
+        [{ taskId, decision: 'CONFIRMED_FRAUD', analystId: 'a1', note: { toString: 1 } }, /note: note must be a string/],
+        [{ taskId: { toString: 1 }, decision: 'CONFIRMED_FRAUD', analystId: 'a1' }, /taskId: taskId must be a string/],
+        [null, /a review decision needs/],
+      ] as const) {
+        const err = await h.executeUpdate(completeReviewUpdate, { args: [input as never] }).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect(String(((err as WorkflowUpdateFailedError).cause as Error).message)).toMatch(reason);
+      }
+      // Still alive: a good alert counts, and a good clear closes it.
+      await signalAlerts(h, acc, 5, 5);
+      expect((await settle(h, (x) => x.alertCount === 5)).stage).toBe('MANUAL_REVIEW');
+      await h.signal(clearAccountSignal, { by: 'ops-9', reason: 'after the noise' });
+      const end = await h.result();
+      expect(end.stage).toBe('CLEARED');
+      expect(end.closedReason).toBe('after the noise');
+    }));
+
   it('when the history grows past the limit, then the case continues as new with alerts, review, timer and dedupe intact', () =>
-    withCase({ policy: { historyLimit: 20, blockAfter: 1000, reviewSlaMs: 3600_000 }, record: 'continue-as-new' }, async (h, rec, acc) => {
+    withCase({ policy: { historyLimit: 12, blockAfter: 1000, reviewSlaMs: 3600_000 }, record: 'continue-as-new' }, async (h, rec, acc) => {
       // Each step waits for the case to be quiet before the next message: Temporal's time-skipping test server can
       // drop a signal that races a continue-as-new (the real server rejects the continue-as-new and redelivers).
       const current = env.client.workflow.getHandle(h.workflowId);

@@ -1,0 +1,227 @@
+// The detector's pipeline (detector/service.ts) through its seams: a scripted Kafka consumer, an in-memory store and
+// dead-letter producer that can be made to fail. What it must do whatever the adapters answer: alerts and dead
+// letters reach their sink before the position moves, a failed write is retried and skips nothing, and a batch it
+// cannot finish leaves the partition to be resumed from its last checkpoint.
+import { describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import type { Alert } from '../../contracts/alert.ts';
+import type { AlertWriteResult, Checkpoint, DetectorStore } from '../../detector/alert-store.ts';
+import type { BatchControl, DeadLetterProducer, InboundBatch, OutboundMessage, PaymentsConsumer } from '../../detector/kafka.ts';
+import { DetectorMetrics } from '../../detector/metrics.ts';
+import { BatchAbandonedError, Detector } from '../../detector/service.ts';
+
+const TOPIC = 'payments';
+const T0 = Date.parse('2026-06-01T12:00:00Z');
+
+/** Kafka as the detector sees it: the test hands it batches and watches what it marks, seeks and commits. */
+class ScriptedConsumer implements PaymentsConsumer {
+  onBatch?: (batch: InboundBatch, control: BatchControl) => Promise<void>;
+  running = true;
+  stale = false;
+  readonly marked: string[] = [];
+  readonly seeks: string[] = [];
+  readonly commits: string[] = [];
+  async start(onBatch: (batch: InboundBatch, control: BatchControl) => Promise<void>) {
+    this.onBatch = onBatch;
+  }
+  onRebalance() {}
+  onFatal() {}
+  async commit(offsets: Array<{ offset: string }>) {
+    this.commits.push(...offsets.map((o) => o.offset));
+  }
+  async stop() {
+    this.running = false;
+  }
+  deliver(messages: Array<{ offset: number; key: string | null; value: string }>, partition = 0) {
+    const control: BatchControl = {
+      markConsumed: (o) => void this.marked.push(o),
+      seek: (o) => void this.seeks.push(o),
+      heartbeat: async () => undefined,
+      isRunning: () => this.running,
+      isStale: () => this.stale,
+    };
+    const batch: InboundBatch = {
+      topic: TOPIC,
+      partition,
+      highWatermark: String((messages.at(-1)?.offset ?? 0) + 1),
+      messages: messages.map((m) => ({ offset: String(m.offset), key: m.key === null ? null : Buffer.from(m.key), value: Buffer.from(m.value), headers: {} })),
+    };
+    return this.onBatch!(batch, control);
+  }
+}
+
+/** The store in memory, deduplicating alerts by id as the Lua script does; `failWrites` refuses the next N writes. */
+class MemoryStore implements DetectorStore {
+  readonly alerts = new Map<string, Alert>();
+  readonly checkpoints: Array<{ offset: string; epoch: number }> = [];
+  epoch = 0;
+  saved: { offset: string | null; watermark: number; entries: Map<string, string> } = { offset: null, watermark: 0, entries: new Map() };
+  failWrites = 0;
+  writeAttempts = 0;
+  async writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult> {
+    this.writeAttempts++;
+    if (this.failWrites > 0) {
+      this.failWrites--;
+      throw new Error('OOM command not allowed when used memory > \'maxmemory\'.');
+    }
+    let written = 0;
+    for (const a of alerts) {
+      if (!this.alerts.has(a.alert_id)) written++;
+      this.alerts.set(a.alert_id, a);
+    }
+    return { written, duplicates: alerts.length - written };
+  }
+  async claim(): Promise<Checkpoint> {
+    this.epoch++;
+    return { epoch: this.epoch, offset: this.saved.offset, watermark: this.saved.watermark, entries: [...this.saved.entries] };
+  }
+  async checkpoint(_t: string, _p: number, epoch: number, offset: string, watermark: number, upserts: ReadonlyArray<[string, string]>, deletes: readonly string[]) {
+    if (epoch !== this.epoch) throw Object.assign(new Error(`FENCED partition owned by epoch ${this.epoch}`), { name: 'ReplyError' });
+    for (const [k, v] of upserts) this.saved.entries.set(k, v);
+    for (const k of deletes) this.saved.entries.delete(k);
+    this.saved = { ...this.saved, offset, watermark };
+    this.checkpoints.push({ offset, epoch });
+  }
+}
+
+class MemoryDlq implements DeadLetterProducer {
+  readonly sent: OutboundMessage[] = [];
+  failSends = 0;
+  async send(_topic: string, messages: OutboundMessage[]) {
+    if (this.failSends > 0) {
+      this.failSends--;
+      throw new Error('This server does not host this topic-partition');
+    }
+    this.sent.push(...messages);
+  }
+  async close() {}
+}
+
+function setup() {
+  const consumer = new ScriptedConsumer();
+  const store = new MemoryStore();
+  const dlq = new MemoryDlq();
+  const metrics = new DetectorMetrics();
+  const detector = new Detector({
+    consumer, dlq, store, metrics,
+    log: pino({ level: 'silent' }),
+    options: {
+      topic: TOPIC, dlqTopic: `${TOPIC}.dlq`, rule: { threshold: 3, windowMs: 60_000 }, maxClockSkewMs: 3_600_000,
+      checkpointIntervalMs: 0, retryBackoffMs: { initial: 1, max: 5 },
+    },
+  });
+  return { consumer, store, dlq, metrics, detector };
+}
+
+const payment = (offset: number, sender: string, atSeconds: number) => ({
+  offset,
+  key: sender,
+  value: JSON.stringify({
+    transaction_id: `tx-${offset}`, sender_account_id: sender, receiver_account_id: 'SHOP', amount: 12.5, currency: 'EUR', region: 'eu',
+    timestamp: new Date(T0 + atSeconds * 1000).toISOString(),
+  }),
+});
+
+/** Three bursts of three payments by A, one malformed message in the middle: 3 alerts, 1 dead letter. */
+const workload = () => [
+  payment(0, 'A', 0), payment(1, 'A', 1), payment(2, 'A', 2),
+  { offset: 3, key: 'B', value: '{"not json' },
+  payment(4, 'A', 3), payment(5, 'A', 4), payment(6, 'A', 5),
+  payment(7, 'A', 6), payment(8, 'A', 7), payment(9, 'A', 8),
+];
+
+describe('detector pipeline through its adapters', () => {
+  it('when a batch has bursts and a malformed event, then each alert and the dead letter are written, then the offset is committed', async () => {
+    const { consumer, store, dlq, detector } = setup();
+    await detector.start();
+    await consumer.deliver(workload());
+    await detector.stop();
+    expect(store.alerts.size).toBe(3);
+    expect([...store.alerts.values()].map((a) => a.source.offset)).toStrictEqual(['2', '6', '9']);
+    expect(dlq.sent).toHaveLength(1);
+    expect(dlq.sent[0]!.headers['dlq-source-offset']).toBe('3');
+    expect(consumer.marked).toStrictEqual(['9']);
+    expect(consumer.commits).toStrictEqual(['10']);
+    expect(store.saved.offset).toBe('10');
+  });
+
+  it('when Redis refuses the alert writes for a while, then the batch is retried until they land and no alert is skipped', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    store.failWrites = 3;
+    await consumer.deliver(workload());
+    await detector.stop();
+    expect(store.writeAttempts).toBe(4);
+    expect(store.alerts.size).toBe(3);
+    expect(consumer.commits).toStrictEqual(['10']);
+    const failures = (await metrics.registry.getSingleMetric('detector_write_failures_total')!.get()).values;
+    expect(failures).toStrictEqual([expect.objectContaining({ labels: { write: 'alert write' }, value: 3 })]);
+  });
+
+  it('when the dead-letter topic refuses sends, then the batch waits for it and nothing moves before, neither alerts nor offset', async () => {
+    const { consumer, store, dlq, detector } = setup();
+    await detector.start();
+    dlq.failSends = 2;
+    await consumer.deliver(workload());
+    await detector.stop();
+    expect(dlq.sent).toHaveLength(1);
+    expect(store.alerts.size).toBe(3);
+    expect(consumer.commits).toStrictEqual(['10']);
+  });
+
+  it('when the consumer stops while writes still fail, then the batch is abandoned unmarked, and the next owner finds every alert again', async () => {
+    const first = setup();
+    await first.detector.start();
+    first.store.failWrites = Number.POSITIVE_INFINITY;
+    const pending = first.consumer.deliver(workload());
+    await new Promise((r) => setTimeout(r, 20));
+    first.consumer.running = false; // stop() or a rebalance while Redis still refuses
+    await expect(pending).rejects.toBeInstanceOf(BatchAbandonedError);
+    expect(first.consumer.marked).toStrictEqual([]);
+    expect(first.consumer.commits).toStrictEqual([]);
+    expect(first.store.saved.offset).toBe(null);
+
+    // The same store comes back; a new owner replays the partition from its last checkpoint (none here).
+    first.store.failWrites = 0;
+    const next = setup();
+    const store = Object.assign(next.store, { saved: first.store.saved, epoch: first.store.epoch });
+    const detector = new Detector({
+      consumer: next.consumer, dlq: next.dlq, store, metrics: next.metrics, log: pino({ level: 'silent' }),
+      options: { topic: TOPIC, dlqTopic: `${TOPIC}.dlq`, rule: { threshold: 3, windowMs: 60_000 }, maxClockSkewMs: 3_600_000, checkpointIntervalMs: 0 },
+    });
+    await detector.start();
+    await next.consumer.deliver(workload());
+    await detector.stop();
+    expect(store.alerts.size).toBe(3);
+    expect(next.consumer.commits).toStrictEqual(['10']);
+  });
+
+  it('when the client fetches past the checkpoint after a rebalance, then the detector seeks back to it instead of skipping', async () => {
+    const { consumer, store, detector } = setup();
+    store.saved = { offset: '4', watermark: T0 + 2000, entries: new Map() };
+    await detector.start();
+    await consumer.deliver(workload().slice(6)); // offsets 7..9: ahead of the checkpoint at 4
+    expect(consumer.seeks).toStrictEqual(['4']);
+    expect(consumer.marked).toStrictEqual([]);
+    expect(store.alerts.size).toBe(0);
+    await detector.stop();
+  });
+
+  it('when a newer owner fenced the partition, then the checkpoint is refused and the partition is claimed afresh on the next batch', async () => {
+    const { consumer, store, detector } = setup();
+    await detector.start();
+    await consumer.deliver(workload().slice(0, 3));
+    await detector.stop();
+    expect(store.checkpoints).toStrictEqual([{ offset: '3', epoch: 1 }]);
+
+    const again = setup();
+    Object.assign(again.store, { saved: store.saved, epoch: store.epoch });
+    await again.detector.start();
+    await again.consumer.deliver(workload().slice(3, 6));
+    again.store.epoch++; // another detector claimed it meanwhile
+    await again.consumer.deliver(workload().slice(6)); // its checkpoint is fenced
+    await again.detector.stop();
+    expect(again.store.checkpoints.every((c) => c.epoch === 2)).toBe(true);
+    expect(again.store.saved.offset).not.toBe('10');
+  });
+});
