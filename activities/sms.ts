@@ -1,5 +1,7 @@
 // SMS for 3DS verification: Twilio when credentials are configured, otherwise a durable local outbox.
-// Either way the send is idempotent per key: the result is recorded in Redis and a retry returns it unsent.
+// The result of a send is recorded in Redis per key, and a retry after that returns it unsent. This is at least once,
+// not exactly once: a worker that dies after Twilio accepted a message and before the record was written sends it
+// again on the activity's retry.
 import type { Redis } from 'ioredis';
 import twilio from 'twilio';
 import { caseKeys } from '../contracts/redis-keys.ts';

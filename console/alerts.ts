@@ -91,7 +91,7 @@ export class AlertRelay {
       this.log.info({ pattern: alertKeys.channelPattern }, 'subscribed to alerts');
       if (wasDown) this.io.to(ALERTS_ROOM).emit('backfill', await this.recent());
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'subscribing to alerts failed (retrying on reconnect)');
+      this.log.warn({ err }, 'subscribing to alerts failed (retrying on reconnect)');
     }
   }
 

@@ -21,7 +21,7 @@ async function serve(): Promise<void> {
   const redis = createRedis(config, 'fraud-console');
   const subscriber = createRedis(config, `fraud-console-alerts-${process.pid}`, { autoResubscribe: false });
   for (const [name, r] of [['redis', redis], ['alert subscriber', subscriber]] as const) {
-    r.on('error', (err: Error) => log.warn({ err: err.message }, `${name} connection error (retrying)`));
+    r.on('error', (err: Error) => log.warn({ err }, `${name} connection error (retrying)`));
   }
   // Lazy: the console starts (and shows live alerts) while Temporal is down; case pages say so until it is back.
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });

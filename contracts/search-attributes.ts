@@ -10,7 +10,10 @@ export const FraudStage = defineSearchAttributeKey('FraudStage', SearchAttribute
 export const FraudAlertCount = defineSearchAttributeKey('FraudAlertCount', SearchAttributeType.INT);
 /** Account of the case (also in the workflow id, but filterable on its own). */
 export const FraudAccountId = defineSearchAttributeKey('FraudAccountId', SearchAttributeType.KEYWORD);
-/** Window of an export run: `ExportWindowStart = "2026-01-01T10:00:00Z"`. */
+/**
+ * Window start of an export run. Filter with a range (`ExportWindowStart >= "2026-01-01T10:00:00Z" AND ExportWindowStart <
+ * "2026-01-01T11:00:00Z"`): the dev server's `=` on a Datetime finds nothing.
+ */
 export const ExportWindowStart = defineSearchAttributeKey('ExportWindowStart', SearchAttributeType.DATETIME);
 
 /** Set by the Temporal server itself on workflows a Schedule starts (not registered by us). */

@@ -15,7 +15,7 @@ const redis = createRedis(config, config.DETECTOR_INSTANCE_ID);
 const metrics = new DetectorMetrics();
 redis.on('ready', () => metrics.redisUp.set(1));
 redis.on('close', () => metrics.redisUp.set(0));
-redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
+redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
 const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, clientId: config.DETECTOR_INSTANCE_ID, logger: log };
 const consumer = new KafkajsPaymentsConsumer({

@@ -32,7 +32,7 @@ Runtime.install({
 });
 
 const redis = createRedis(config, 'fraud-worker');
-redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
+redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
 let sms: SmsTransport;
 if (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM_NUMBER) {

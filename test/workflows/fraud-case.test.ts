@@ -1,10 +1,10 @@
 // The case workflow's logic on Temporal's time-skipping test server, with recording fake activities.
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { fraudCaseWorkflow } from '../../workflows/fraud-case.ts';
 import { alertBatchSignal, alertSignal, caseStateQuery, clearAccountSignal, completeReviewUpdate, defaultPolicy, type CaseState, type EscalationPolicy } from '../../contracts/case.ts';
 import type { AlertSignal } from '../../contracts/alert.ts';
@@ -38,8 +38,13 @@ async function withCase<T>(
     });
     const result = await body(h, rec, accountId);
     if (opts.record && process.env.RECORD_HISTORIES === '1') {
-      const history = await h.fetchHistory();
-      writeFileSync(`${repoRoot}test/fixtures/histories/${opts.record}.json`, historyToJSON(history));
+      // The history as proto JSON, written by the stock temporal CLI (what the Web UI's download gives too).
+      const json = execFileSync(
+        `${repoRoot}.stack/venv/bin/temporal`,
+        ['--disable-config-file', 'workflow', 'show', '--address', env.address, '--namespace', env.namespace ?? 'default', '--workflow-id', h.workflowId, '--output', 'json'],
+        { encoding: 'utf8' },
+      );
+      writeFileSync(`${repoRoot}test/fixtures/histories/${opts.record}.json`, json);
     }
     return result;
   });
