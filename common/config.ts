@@ -64,32 +64,40 @@ export const policySchema = {
 // ---- Detector ----------------------------------------------------------------------------------------------------
 
 /** Every variable the detector reads. Names follow the reference guide where it has them. */
-export const detectorConfigSchema = z.object({
-  ...kafkaSchema,
-  DLQ_TOPIC: strVar('payments.dlq'),
-  DETECTOR_GROUP_ID: strVar('fraud-detector'),
-  DETECTOR_INSTANCE_ID: strVar(`detector-${process.pid}`),
-  ...redisSchema,
-  VELOCITY_FRAUD_THRESHOLD: intVar({ min: 2, max: 10_000, default: 3 }),
-  VELOCITY_WINDOW_SECONDS: intVar({ min: 1, max: 86_400, default: 60 }),
-  MAX_CLOCK_SKEW_SECONDS: intVar({ min: 0, max: 86_400, default: 300 }),
-  ALERT_DEDUPE_TTL_SECONDS: intVar({ min: 3600, default: 7 * 86_400 }),
-  ALERT_STREAM_MAXLEN: intVar({ min: 1000, default: 1_000_000 }),
-  CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
-  KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
-  KAFKA_SESSION_TIMEOUT_MS: intVar({ min: 6000, max: 300_000, default: 10_000 }),
-  /** Bytes fetched per partition per request: larger batches raise throughput and latency alike. */
-  KAFKA_MAX_BYTES_PER_PARTITION: intVar({ min: 64 * 1024, max: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
-  DETECTOR_METRICS_HOST: strVar('127.0.0.1'),
-  DETECTOR_METRICS_PORT: portVar(9464),
-  LOG_LEVEL: logLevelVar(),
-  /** Deliver alerts to the per-account Temporal case workflows (off: detection only). */
-  CASE_SIGNALLER: onOffVar('on'),
-  CASE_SIGNALLER_CONCURRENCY: intVar({ min: 1, max: 512, default: 32 }),
-  CASE_SIGNALLER_CLAIM_IDLE_MS: intVar({ min: 1000, default: 30_000 }),
-  ...temporalSchema,
-  ...policySchema,
-});
+export const detectorConfigSchema = z
+  .object({
+    ...kafkaSchema,
+    DLQ_TOPIC: strVar('payments.dlq'),
+    DETECTOR_GROUP_ID: strVar('fraud-detector'),
+    DETECTOR_INSTANCE_ID: strVar(`detector-${process.pid}`),
+    ...redisSchema,
+    VELOCITY_FRAUD_THRESHOLD: intVar({ min: 2, max: 10_000, default: 3 }),
+    VELOCITY_WINDOW_SECONDS: intVar({ min: 1, max: 86_400, default: 60 }),
+    MAX_CLOCK_SKEW_SECONDS: intVar({ min: 0, max: 86_400, default: 30 }),
+    ALERT_DEDUPE_TTL_SECONDS: intVar({ min: 3600, default: 7 * 86_400 }),
+    ALERT_STREAM_MAXLEN: intVar({ min: 1000, default: 1_000_000 }),
+    CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
+    KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
+    KAFKA_SESSION_TIMEOUT_MS: intVar({ min: 6000, max: 300_000, default: 10_000 }),
+    /** Bytes fetched per partition per request: larger batches raise throughput and latency alike. */
+    KAFKA_MAX_BYTES_PER_PARTITION: intVar({ min: 64 * 1024, max: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
+    DETECTOR_METRICS_HOST: strVar('127.0.0.1'),
+    DETECTOR_METRICS_PORT: portVar(9464),
+    LOG_LEVEL: logLevelVar(),
+    /** Deliver alerts to the per-account Temporal case workflows (off: detection only). */
+    CASE_SIGNALLER: onOffVar('on'),
+    CASE_SIGNALLER_CONCURRENCY: intVar({ min: 1, max: 512, default: 32 }),
+    CASE_SIGNALLER_CLAIM_IDLE_MS: intVar({ min: 1000, default: 30_000 }),
+    ...temporalSchema,
+    ...policySchema,
+  })
+  .superRefine((c, ctx) => {
+    // An event up to the skew in the future moves the partition's watermark that far ahead; with a skew of a window
+    // or more, every payment on time after it would be late.
+    if (c.MAX_CLOCK_SKEW_SECONDS >= c.VELOCITY_WINDOW_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['MAX_CLOCK_SKEW_SECONDS'], message: `must be less than VELOCITY_WINDOW_SECONDS (${c.VELOCITY_WINDOW_SECONDS})` });
+    }
+  });
 export type DetectorConfig = z.output<typeof detectorConfigSchema>;
 
 // ---- Worker ------------------------------------------------------------------------------------------------------

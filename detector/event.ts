@@ -2,7 +2,7 @@
 //
 // One JSON object per Kafka message, key = sender_account_id:
 //   transaction_id       unique string
-//   sender_account_id    string (must equal the message key when a key is present)
+//   sender_account_id    string (must equal the message key; a message without a key is refused)
 //   receiver_account_id  string
 //   amount               number, finite and > 0
 //   currency             ISO 4217 code known to this runtime's ICU data (e.g. "EUR")
@@ -81,7 +81,9 @@ export function parsePaymentEvent(value: Buffer | string | null, key: string | n
   if (event.timestamp > opts.now + opts.maxClockSkewMs) {
     return { ok: false, reason: `timestamp: ${new Date(event.timestamp).toISOString()} is more than ${opts.maxClockSkewMs / 1000}s in the future` };
   }
-  if (key !== null && key !== event.sender_account_id) {
+  // The key decides the partition, and the rule needs each sender's payments on one partition, in order.
+  if (key === null) return { ok: false, reason: `message has no key (it must be sender_account_id ${JSON.stringify(event.sender_account_id)})` };
+  if (key !== event.sender_account_id) {
     return { ok: false, reason: `message key ${JSON.stringify(key)} does not match sender_account_id ${JSON.stringify(event.sender_account_id)}` };
   }
   return { ok: true, event };

@@ -131,24 +131,33 @@ export class Detector {
       const offset = BigInt(m.offset);
       if (p.nextOffset !== null && offset < p.nextOffset) continue; // already in the restored state
       const key = m.key === null ? null : m.key.toString('utf8');
-      const parsed = parsePaymentEvent(m.value, key, { now, maxClockSkewMs: this.opts.maxClockSkewMs });
-      if (!parsed.ok) {
+      const deadLetter = (reason: string) =>
         deadLetters.push({
           key: m.key,
           value: m.value,
           headers: {
-            'dlq-reason': parsed.reason,
+            'dlq-reason': reason,
             'dlq-source-topic': topic,
             'dlq-source-partition': String(partition),
             'dlq-source-offset': m.offset,
             'dlq-failed-at': new Date(now).toISOString(),
           },
         });
+      const parsed = parsePaymentEvent(m.value, key, { now, maxClockSkewMs: this.opts.maxClockSkewMs });
+      if (!parsed.ok) {
+        deadLetter(parsed.reason);
       } else {
         const outcome = p.state.apply(parsed.event, m.offset);
         if (outcome.kind === 'alert') alerts.push(outcome.alert);
-        else if (outcome.kind === 'late') late++;
-        else counted++;
+        else if (outcome.kind === 'counted') counted++;
+        else {
+          // Too old to take part in the rule: kept on the dead-letter topic, where it can be seen and replayed.
+          late++;
+          deadLetter(
+            `late: event time ${new Date(parsed.event.timestamp).toISOString()} is a window or more behind the partition's newest ` +
+              `event time ${new Date(outcome.watermark).toISOString()}; it took no part in the velocity rule`,
+          );
+        }
       }
       p.nextOffset = offset + 1n;
     }
@@ -168,7 +177,7 @@ export class Detector {
     this.metrics.events.inc({ outcome: 'counted' }, counted);
     this.metrics.events.inc({ outcome: 'alert' }, alerts.length);
     this.metrics.events.inc({ outcome: 'late' }, late);
-    this.metrics.events.inc({ outcome: 'dead_letter' }, deadLetters.length);
+    this.metrics.events.inc({ outcome: 'dead_letter' }, deadLetters.length - late);
     this.metrics.setLag(partition, BigInt(batch.highWatermark) - (p.nextOffset ?? 0n));
 
     control.markConsumed(messages[messages.length - 1]!.offset);

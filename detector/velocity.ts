@@ -24,7 +24,7 @@ export interface SenderWindow {
   ids: string[];
 }
 
-export type Outcome = { kind: 'counted' } | { kind: 'late' } | { kind: 'alert'; alert: Alert };
+export type Outcome = { kind: 'counted' } | { kind: 'late'; watermark: number } | { kind: 'alert'; alert: Alert };
 
 export function alertIdFor(sender: string, transactionIds: readonly string[]): string {
   const h = createHash('sha256').update(sender);
@@ -51,7 +51,7 @@ export class PartitionVelocityState {
 
   apply(event: PaymentEvent, offset: string): Outcome {
     const t = event.timestamp;
-    if (this.watermark > 0 && t <= this.watermark - this.rule.windowMs) return { kind: 'late' };
+    if (this.watermark > 0 && t <= this.watermark - this.rule.windowMs) return { kind: 'late', watermark: this.watermark };
     if (t > this.watermark) {
       this.watermark = t;
       if (t >= this.nextSweepAt) this.sweep();

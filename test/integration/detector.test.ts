@@ -117,7 +117,9 @@ describe('detector on Kafka and Redis', () => {
       payment(sender, 'old', T, { timestamp: '1999-12-31T23:59:59Z' }),
       { key: sender, value: JSON.stringify({ transaction_id: 'miss', sender_account_id: sender }) },
     ];
-    await produce(topic, [...bad, payment(sender, 'g1', T), payment(sender, 'g2', T + 1), payment(sender, 'g3', T + 2)]);
+    // After the good ones: a payment two windows older than them (late), and one without a key.
+    const after = [payment(sender, 'late', T - 120_000), { key: null, value: payment(sender, 'nokey', T + 3).value }];
+    await produce(topic, [...bad, payment(sender, 'g1', T), payment(sender, 'g2', T + 1), payment(sender, 'g3', T + 2), ...after]);
     const det = await start({ PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('g-') });
 
     const consumer = kafka.consumer({ groupId: uniqueId('dlq-reader-') });
@@ -129,20 +131,23 @@ describe('detector on Kafka and Redis', () => {
         dead.push({ value: message.value!.toString(), reason: message.headers!['dlq-reason']!.toString(), offset: message.headers!['dlq-source-offset']!.toString() });
       },
     });
-    await waitFor('five dead letters', async () => dead.length >= 5);
+    await waitFor('seven dead letters', async () => dead.length >= 7);
     await consumer.disconnect();
-    expect(dead.map((d) => d.value)).toStrictEqual(bad.map((b) => b.value));
-    expect(dead.map((d) => d.offset)).toStrictEqual(['0', '1', '2', '3', '4']);
+    expect(dead.map((d) => d.value)).toStrictEqual([...bad, ...after].map((b) => b.value));
+    expect(dead.map((d) => d.offset)).toStrictEqual(['0', '1', '2', '3', '4', '8', '9']);
     const reasons = dead.map((d) => d.reason);
     expect(reasons[0]!).toMatch(/malformed JSON/);
     expect(reasons[1]!).toMatch(/amount must be greater than 0/);
     expect(reasons[2]!).toMatch(/currency is not an ISO 4217 code/);
     expect(reasons[3]!).toMatch(/before 2000-01-01/);
     expect(reasons[4]!).toMatch(/missing field receiver_account_id/);
+    expect(reasons[5]!).toMatch(/^late: event time .* is a window or more behind the partition's newest event time/);
+    expect(reasons[6]!).toMatch(/^message has no key/);
 
     const alert = await waitFor('the alert after the bad events', () => redis.get(`fraud:alerts:sender:${sender}`).then((v) => v ?? undefined));
     expect((JSON.parse(alert) as { transaction_ids: string[] }).transaction_ids).toStrictEqual(['g1', 'g2', 'g3']);
-    expect(await metric(det.port, 'detector_events_total{outcome="dead_letter"}')).toBe(5);
+    expect(await metric(det.port, 'detector_events_total{outcome="dead_letter"}')).toBe(6);
+    expect(await metric(det.port, 'detector_events_total{outcome="late"}')).toBe(1);
     await det.stop();
     redis.disconnect();
   });

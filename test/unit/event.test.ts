@@ -43,6 +43,7 @@ describe('parsePaymentEvent', () => {
     ['an invalid calendar date', { ...good, timestamp: '2026-13-45T00:00:00Z' }, /not a valid date/],
     ['an empty sender', { ...good, sender_account_id: '' }, /sender_account_id is empty/],
     ['a key that differs from the sender', good, /does not match sender_account_id/, 'ACC_999'],
+    ['no key', good, /^message has no key \(it must be sender_account_id "ACC_100"\)$/, null],
   ];
   for (const [what, value, reason, key] of rejected) {
     it(`when the event has ${what}, then it is rejected with a reason`, () => {
