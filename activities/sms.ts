@@ -18,7 +18,9 @@ export interface SmsTransport {
 
 /** +14155552345 -> +1415•••2345: enough to recognise, never the full number. */
 export function maskPhone(phone: string): string {
-  return phone.length <= 6 ? '•••' : `${phone.slice(0, 5)}•••${phone.slice(-4)}`;
+  // Below 12 characters the first five and last four would leave three digits or fewer hidden: show only the end.
+  if (phone.length < 12) return phone.length <= 6 ? '•••' : `•••${phone.slice(-2)}`;
+  return `${phone.slice(0, 5)}•••${phone.slice(-4)}`;
 }
 
 type RequestOptions = Parameters<twilio.RequestClient['request']>[0];

@@ -11,7 +11,9 @@ import { can, type UserStore } from './users.ts';
 import { errorPage, loginPage } from './views.ts';
 
 /** Where to go after signing in: only a local path (no scheme, no `//host` or `/\host`); anything else is `/`. */
-export const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?![/\\])/.test(next) ? next : '/');
+export const safeNext = (next: unknown) =>
+  // No control characters either: browsers drop tabs and newlines from URLs, so `/\t/evil.com` would be `//evil.com`.
+  typeof next === 'string' && /^\/(?![/\\])/.test(next) && ![...next].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ? next : '/';
 
 /** Puts the session's user (if it still exists) in res.locals; forgets the name of a user removed since. */
 export function loadSignedInUser(users: UserStore): RequestHandler {

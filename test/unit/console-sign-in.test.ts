@@ -12,6 +12,7 @@ const LEAVING = [
   '//evil.com', '//evil.com/cases', '///evil.com', '/\\evil.com', '/\\/evil.com', '\\\\evil.com', 'https://evil.com', 'http://evil.com/',
   'HTTPS://evil.com', 'javascript:alert(document.cookie)', 'JaVaScRiPt:alert(1)', 'data:text/html,<script>alert(1)</script>',
   'evil.com', 'cases/ACC_1', '%2F%2Fevil.com', '%2Fcases', ' //evil.com', ' /cases', '',
+  '/\t/evil.com', '/\n/evil.com', '/\r\n/evil.com', '/cases\u0000', '/\u007f/evil.com',
 ];
 
 describe('sign-in redirect (safeNext)', () => {

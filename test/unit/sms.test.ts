@@ -21,4 +21,10 @@ describe('phone masking', () => {
   it('when the number has six characters or fewer, then nothing of it shows', () => {
     for (const phone of ['', '1', '+1234', '123456']) expect(maskPhone(phone)).toBe('•••');
   });
+
+  it('when a short number (7 to 11 characters) is masked, then only its last two digits show', () => {
+    for (const phone of ['+2901234', '+29012345', '+3541234567', '+6421234567']) {
+      expect(maskPhone(phone)).toBe(`•••${phone.slice(-2)}`);
+    }
+  });
 });
