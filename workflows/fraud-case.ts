@@ -51,6 +51,13 @@ const acts = proxyActivities<CaseActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 });
 
+// A card block is retried until it succeeds: an issuer that is down for hours delays the block, it never drops it.
+// Only a non-retryable refusal (the issuer says no) ends the attempts; the case then waits for an operator.
+const blocking = proxyActivities<Pick<CaseActivities, 'blockCard'>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
 // Audit appends are quick, idempotent Redis writes made on every alert: as local activities they cost no extra
 // round trip through the server (the dev server's SQLite is the bottleneck when many accounts alert at once).
 const local = proxyLocalActivities<Pick<CaseActivities, 'appendAudit'>>({
@@ -69,6 +76,8 @@ const now = () => new Date().getTime();
  * memo): no openReviewTask/closeReviewTask activities. Histories recorded before it replay the old calls.
  */
 const REVIEW_QUEUE_IN_VISIBILITY = 'review-queue-in-visibility';
+/** Cases reopened by late alerts get a case id of their own (before: the closed case's, so its actions read as done). */
+const FRESH_CASE_ID_AFTER_CLOSE = 'fresh-case-id-after-close';
 
 export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const info = workflowInfo();
@@ -78,7 +87,9 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const policy = input.policy;
   const state: CaseState = input.state ?? {
     accountId: input.accountId,
-    caseId: `${info.workflowId}/${info.firstExecutionRunId}`,
+    // A case opened by alerts that raced the previous case's close continues that chain of runs: its id is its own
+    // run's, so its SMS, block and notice keys and its audit ids are new.
+    caseId: `${info.workflowId}/${input.carriedAlerts && patched(FRESH_CASE_ID_AFTER_CLOSE) ? info.runId : info.firstExecutionRunId}`,
     openedAt: new Date().toISOString(),
     stage: 'MONITORING',
     alertCount: 0,
@@ -237,12 +248,20 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const verify = () =>
     act('REQUIRE_3DS', () => acts.sendVerificationSms({ idempotencyKey: key('sms'), caseId: state.caseId, accountId: state.accountId }));
 
-  const block = async (why: string) => {
-    await act('BLOCK_CARD', () => acts.blockCard({ idempotencyKey: key('block'), caseId: state.caseId, accountId: state.accountId, reason: why }));
+  /** Block the card, then tell the issuer: the notice follows only a block that happened. Returns whether it did. */
+  const block = async (why: string): Promise<boolean> => {
+    const blocked = await act('BLOCK_CARD', () => blocking.blockCard({ idempotencyKey: key('block'), caseId: state.caseId, accountId: state.accountId, reason: why }));
+    if (!blocked) {
+      audit('action_failed', 'system', 'card not blocked: the issuer refused; the case waits for an operator (review decision or clearing)', { action: 'BLOCK_CARD' });
+      return false;
+    }
     await act('NOTIFY_ISSUER', () =>
       acts.notifyIssuer({ idempotencyKey: key('issuer'), caseId: state.caseId, accountId: state.accountId, message: `card blocked: ${why}` }),
     );
+    return true;
   };
+  /** The issuer refused this case's block: the ladder does not try again on its own. */
+  const blockRefused = () => state.actions.some((r) => r.action === 'BLOCK_CARD' && r.status === 'failed');
 
   const setStage = (stage: Stage, actor: string, why: string) => {
     if (state.stage === stage) return;
@@ -263,12 +282,19 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (!patched(REVIEW_QUEUE_IN_VISIBILITY)) await acts.closeReviewTask({ taskId, accountId: state.accountId });
   };
 
+  /** The next ladder step the alert count calls for, if the case may take it. */
+  const nextStep = (): Stage | undefined => {
+    if (state.stage === 'BLOCKED' || rank(ladderStage()) <= rank(state.stage)) return undefined;
+    const next = LADDER[rank(state.stage) + 1]!;
+    return next === 'BLOCKED' && blockRefused() ? undefined : next;
+  };
+
   /** Anything the main loop must act on. */
   const pendingWork = () =>
     pendingAudit.length > 0 ||
     clearRequest !== undefined ||
     (decision !== undefined && !decisionApplied) ||
-    (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage));
+    nextStep() !== undefined;
 
   const timeToContinueAsNew = () => {
     const i = workflowInfo();
@@ -307,8 +333,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       audit('decision', `analyst:${d.analystId}`, `review ${d.taskId}: ${d.decision}${d.note ? ` (${d.note})` : ''}`, { decision: d });
       await closeReviewTask(d.taskId);
       if (d.decision === 'CONFIRMED_FRAUD') {
-        await block(`confirmed fraud by analyst ${d.analystId}`);
-        setStage('BLOCKED', `analyst:${d.analystId}`, 'review confirmed fraud');
+        if (await block(`confirmed fraud by analyst ${d.analystId}`)) setStage('BLOCKED', `analyst:${d.analystId}`, 'review confirmed fraud');
         decisionApplied = true;
       } else {
         await act('CLEAR_ACCOUNT', () => acts.clearAccountState({ accountId: state.accountId, caseId: state.caseId }));
@@ -339,11 +364,10 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     }
 
     // 4. Climb the ladder as far as the alert count calls for, one step at a time, each action once.
-    while (state.stage !== 'BLOCKED' && rank(ladderStage()) > rank(state.stage)) {
-      const next = LADDER[rank(state.stage) + 1]!;
+    for (let next = nextStep(); next !== undefined; next = nextStep()) {
       if (next === 'MANUAL_REVIEW') await openReview();
       else if (next === 'REQUIRE_3DS') await verify();
-      else await block(`${state.alertCount} velocity fraud alerts (more than ${policy.blockAfter})`);
+      else if (!(await block(`${state.alertCount} velocity fraud alerts (more than ${policy.blockAfter})`))) continue; // refused: nextStep() stops
       setStage(next, 'system', `${state.alertCount} alerts`);
     }
 

@@ -45,14 +45,17 @@ export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', i
 
 export type Call = { name: keyof CaseActivities; input: Record<string, unknown> };
 
-/** Activities that record their calls; `fail` makes chosen ones throw. Pure fakes for workflow logic tests. */
-export function recordingActivities(fail: Partial<Record<keyof CaseActivities, () => Error>> = {}) {
+/**
+ * Activities that record their calls; `fail` makes chosen ones throw the error it returns (or succeed when it returns
+ * undefined). Pure fakes for workflow logic tests.
+ */
+export function recordingActivities(fail: Partial<Record<keyof CaseActivities, () => Error | undefined>> = {}) {
   const calls: Call[] = [];
   const rec = <K extends keyof CaseActivities>(name: K, result: string | void) =>
     (async (input: Record<string, unknown>) => {
       calls.push({ name, input });
-      const f = fail[name];
-      if (f) throw f();
+      const err = fail[name]?.();
+      if (err) throw err;
       return result;
     }) as unknown as CaseActivities[K];
   const activities: CaseActivities = {

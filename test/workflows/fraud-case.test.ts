@@ -192,6 +192,54 @@ describe('fraud case workflow', () => {
       await h.result();
     }));
 
+  it('when the issuer is down for longer than the other actions retry, then the block is still retried until it lands, and the notice follows it', () => {
+    let attempts = 0;
+    return withCase({ fail: { blockCard: () => (++attempts <= 25 ? new Error('issuer unreachable') : undefined) } }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      await settle(h, (x) => x.stage === 'REQUIRE_3DS');
+      expect(rec.count('notifyIssuer')).toBe(0);
+      await env.sleep('3 hours'); // the retries' backoff, up to 5 minutes apart, on the skipping clock
+      const s = await settle(h, (x) => x.stage === 'BLOCKED');
+      expect(attempts).toBe(26);
+      expect(s.actions.filter((a) => a.action === 'BLOCK_CARD').map((a) => a.status)).toStrictEqual(['done']);
+      expect(rec.count('notifyIssuer')).toBe(1);
+      await h.signal(clearAccountSignal);
+      await h.result();
+    });
+  });
+
+  it('when the issuer refuses the block, then the issuer is not told "card blocked", the stage stays, and the trail asks for an operator', () =>
+    withCase({ fail: { blockCard: () => ApplicationFailure.nonRetryable('card unknown to the issuer', 'CardUnknown') } }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      const s = await settle(h, (x) => x.actions.some((a) => a.action === 'BLOCK_CARD'));
+      await signalAlerts(h, acc, 12, 13); // more alerts do not retry the block on their own
+      const after = await settle(h, (x) => x.alertCount === 13);
+      expect(after.stage).toBe('REQUIRE_3DS');
+      expect(s.actions.find((a) => a.action === 'BLOCK_CARD')).toMatchObject({ status: 'failed', detail: 'CardUnknown: card unknown to the issuer' });
+      expect(rec.count('blockCard')).toBe(1);
+      expect(rec.count('notifyIssuer')).toBe(0);
+      const details = rec.calls.filter((c) => c.name === 'appendAudit').flatMap((c) => c.input.entries as Array<{ detail: string }>).map((e) => e.detail);
+      expect(details).toContainEqual(expect.stringMatching(/^card not blocked: the issuer refused; the case waits for an operator/));
+      await h.signal(clearAccountSignal, { by: 'ops-2', reason: 'issuer confirmed the card is gone' });
+      expect((await h.result()).stage).toBe('CLEARED');
+    }));
+
+  it('when alerts race the close of a case, then they open a new case with a case id of its own', () =>
+    withCase({}, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 4);
+      const first = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
+      // The next alerts arrive while the case is closing (clearing the account is under way): they belong to a new case.
+      await h.signal(clearAccountSignal, { by: 'ops-3' });
+      await h.signal(alertBatchSignal, [alert(acc, 5), alert(acc, 6)]);
+      const next = env.client.workflow.getHandle(h.workflowId);
+      const reopened = await settle(next, (x) => x.caseId !== first.caseId);
+      expect(reopened.caseId).toBe(`${h.workflowId}/${(await next.describe()).runId}`);
+      expect(reopened.alertIds).toStrictEqual([alert(acc, 5).alert_id, alert(acc, 6).alert_id]);
+      const opened = rec.calls.filter((c) => c.name === 'appendAudit').flatMap((c) => c.input.entries as Array<{ id: string; type: string }>);
+      expect(opened.filter((e) => e.type === 'case_opened').map((e) => e.id.split('#')[0])).toStrictEqual([first.caseId, reopened.caseId]);
+      await next.signal(clearAccountSignal);
+    }));
+
   it('when signals and updates carry hostile payloads, then each is refused or recorded as rejected and the case goes on unchanged', () =>
     withCase({}, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 4);
