@@ -2,6 +2,7 @@
 // (`fraud:issuer:blocks`, `fraud:issuer:notifications`); a real issuer API implements the same interface.
 // Both operations are idempotent per key, as a real issuer integration must be.
 import type { Redis } from 'ioredis';
+import { DEFAULT_RETENTION_DAYS, minStreamId } from '../common/audit-log.ts';
 import { caseKeys } from '../contracts/redis-keys.ts';
 
 export interface IssuerAdapter {
@@ -10,19 +11,22 @@ export interface IssuerAdapter {
 }
 
 
-// KEYS: dedupe key, stream. ARGV: field/value pairs. Returns the stream id, new or recorded.
-const NOTIFY_ONCE = `
+// KEYS: dedupe key, stream. ARGV: oldest stream id to keep, dedupe ttl, then field/value pairs. Returns the stream
+// id, new or recorded. Flagged: refused whole when Redis is out of memory, never half done.
+const NOTIFY_ONCE = `#!lua
 local prior = redis.call('GET', KEYS[1])
 if prior then return {prior, 1} end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV))
-redis.call('SET', KEYS[1], id)
+local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[1], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
 return {id, 0}`;
 
 export class LocalIssuer implements IssuerAdapter {
   private readonly redis: Redis;
+  private readonly retentionDays: number;
 
-  constructor(redis: Redis) {
+  constructor(redis: Redis, opts: { retentionDays?: number } = {}) {
     this.redis = redis;
+    this.retentionDays = opts.retentionDays ?? DEFAULT_RETENTION_DAYS;
     redis.defineCommand('fraudNotifyOnce', { numberOfKeys: 2, lua: NOTIFY_ONCE });
   }
 
@@ -37,7 +41,7 @@ export class LocalIssuer implements IssuerAdapter {
     const [noticeId, repeated] = (await (this.redis as unknown as {
       fraudNotifyOnce(k1: string, k2: string, ...args: string[]): Promise<[string, number]>;
     }).fraudNotifyOnce(
-      caseKeys.issuerNoticeSent(input.idempotencyKey), caseKeys.issuerNotifications,
+      caseKeys.issuerNoticeSent(input.idempotencyKey), caseKeys.issuerNotifications, minStreamId(this.retentionDays), String(this.retentionDays * 86_400),
       'account', input.accountId, 'message', input.message, 'key', input.idempotencyKey, 'at', new Date().toISOString(),
     ));
     return { noticeId, repeated: repeated === 1 };

@@ -4,6 +4,7 @@
 // again on the activity's retry.
 import type { Redis } from 'ioredis';
 import twilio from 'twilio';
+import { DEFAULT_RETENTION_DAYS, minStreamId } from '../common/audit-log.ts';
 import { caseKeys } from '../contracts/redis-keys.ts';
 
 export interface SmsResult {
@@ -67,17 +68,22 @@ export class TwilioTransport implements SmsTransport {
   }
 }
 
-/** No Twilio credentials: messages wait in a Redis stream (`fraud:sms:outbox`) for another sender or a person. */
+/**
+ * No Twilio credentials: messages wait in a Redis stream (`fraud:sms:outbox`) for another sender or a person.
+ * Entries older than the retention are trimmed as new ones arrive.
+ */
 export class OutboxTransport implements SmsTransport {
   readonly channel = 'outbox' as const;
   private readonly redis: Redis;
+  private readonly retentionDays: number;
 
-  constructor(redis: Redis) {
+  constructor(redis: Redis, opts: { retentionDays?: number } = {}) {
     this.redis = redis;
+    this.retentionDays = opts.retentionDays ?? DEFAULT_RETENTION_DAYS;
   }
 
   async send(to: string, body: string, idempotencyKey: string): Promise<string> {
-    return (await this.redis.xadd(caseKeys.smsOutbox, '*', 'to', to, 'body', body, 'key', idempotencyKey))!;
+    return (await this.redis.xadd(caseKeys.smsOutbox, 'MINID', '~', minStreamId(this.retentionDays), '*', 'to', to, 'body', body, 'key', idempotencyKey))!;
   }
 }
 

@@ -115,6 +115,8 @@ export const workerConfigSchema = z
     WORKER_MAX_CACHED_WORKFLOWS: intVar({ min: 0, max: 100_000, default: 2000 }),
     WORKER_HEALTH_PORT: portVar(9465),
     WORKER_HEALTH_HOST: strVar('127.0.0.1'),
+    /** Days the audit streams, the SMS outbox and the issuer's notices keep their entries in Redis (exports keep them for good). */
+    REDIS_STREAM_RETENTION_DAYS: intVar({ min: 1, max: 3650, default: 90 }),
     TWILIO_ACCOUNT_SID: optionalStr(),
     TWILIO_AUTH_TOKEN: optionalStr(),
     TWILIO_FROM_NUMBER: optionalStr(),

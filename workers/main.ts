@@ -41,11 +41,11 @@ if (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM_
   });
   log.info({ from: config.TWILIO_FROM_NUMBER.slice(0, 5) + '…', apiBase: config.TWILIO_API_BASE ?? 'https://api.twilio.com' }, 'verification SMS go through Twilio');
 } else {
-  sms = new OutboxTransport(redis);
+  sms = new OutboxTransport(redis, { retentionDays: config.REDIS_STREAM_RETENTION_DAYS });
   log.warn('no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER): verification SMS go to the local outbox, Redis stream fraud:sms:outbox');
 }
 
-const audit = new AuditLog(redis);
+const audit = new AuditLog(redis, { retentionDays: config.REDIS_STREAM_RETENTION_DAYS });
 const exportSink = exportSinkFromConfig(config, repoRoot);
 log.info({ sink: exportSink.kind, destination: exportSink.destination }, exportSink.kind === 'bigquery'
   ? 'exports go to BigQuery'
@@ -58,7 +58,7 @@ const worker = await Worker.create({
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
   activities: {
-    ...createActivities({ redis, audit, sms, issuer: new LocalIssuer(redis) }),
+    ...createActivities({ redis, audit, sms, issuer: new LocalIssuer(redis, { retentionDays: config.REDIS_STREAM_RETENTION_DAYS }) }),
     ...createExportActivities({ audit, sink: exportSink }),
   },
   maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
