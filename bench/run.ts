@@ -20,7 +20,7 @@ import { harnessConfigSchema } from '../common/config.ts';
 import { loadConfig, repoRoot } from '../common/env.ts';
 import { rawKafkajs, rawPlatformatic, type RawConsumeResult } from './consume.ts';
 import {
-  byLabel, cpuMeter, log, mb, now, readPidFile, round, sleep, spawnDetector, summarise, total, trackEvents, waitHealthy, withTimeout,
+  byLabel, cpuMeter, log, mb, now, readPidFile, round, sleep, spawnDetector, summarise, total, trackEvents, waitDetectorHealthy, withTimeout,
   type CpuReport, type DetectorProcess, type ProgressSample,
 } from './lib.ts';
 import { codeVersion, machineInfo } from './machine.ts';
@@ -192,7 +192,7 @@ let cleaning: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const d of detectors) {
-      const how = await d.stop(10_000).catch((e: Error) => e.message);
+      const how = await d.stop(10_000).then(() => d.exitStatus(), (e: Error) => e.message);
       log(`detector pid ${d.pid} stopped (${how})`);
     }
     await subscriber.quit().catch(() => subscriber.disconnect());
@@ -300,7 +300,8 @@ function detectorProblems(d: DetectorProcess): { count: number; last: string[] }
 }
 
 async function stopDetector(d: DetectorProcess, phase: string): Promise<string> {
-  const how = await d.stop(20_000);
+  await d.stop(20_000);
+  const how = d.exitStatus()!;
   detectors.delete(d);
   if (currentDetector === d) currentDetector = null;
   const problems = detectorProblems(d);
@@ -698,7 +699,7 @@ async function main(): Promise<void> {
     const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
     const cpu = cpuMeter(watched);
     const d = await startDetector('memory', memPair.topic, memPair.dlq);
-    await waitHealthy(d);
+    await waitDetectorHealthy(d);
     await sleep(2000);
     const m0 = await d.metrics();
     const baseline = { rssBytes: total(m0, 'detector_process_resident_memory_bytes'), heapUsedBytes: total(m0, 'detector_nodejs_heap_size_used_bytes'), proc: d.vmRss() };
