@@ -10,7 +10,9 @@
 //                           crossed the threshold
 // Both clocks are this machine's. Writes bench/results/cases-<time>.json and bench/CASES.md.
 //   node bench/cases.ts [--accounts 200]
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+//   node bench/cases.ts --accounts 1 --results-dir /tmp --no-markdown     # a smoke run that changes no report
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
 import type { AuditEntry } from '../contracts/audit.ts';
@@ -25,8 +27,10 @@ import { machineInfo } from './machine.ts';
 const opts = new Command('bench-cases')
   .option('--accounts <n>', 'accounts alerting at once', (v) => Number(v), 200)
   .option('--timeout-seconds <n>', 'give up after', (v) => Number(v), 240)
+  .option('--results-dir <dir>', 'where the JSON report goes', `${repoRoot}bench/results`)
+  .option('--no-markdown', 'do not rewrite bench/CASES.md')
   .parse()
-  .opts<{ accounts: number; timeoutSeconds: number }>();
+  .opts<{ accounts: number; timeoutSeconds: number; resultsDir: string; markdown: boolean }>();
 
 const alertsPerAccount = defaultPolicy.reviewAfter + 1;
 const started = new Date();
@@ -97,9 +101,11 @@ try {
     targets: { alertToSignalledP99Ms: 100, alertToFirstActionP99Ms: 500 },
   };
   const stamp = started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-  const file = `bench/results/cases-${stamp}.json`;
-  writeFileSync(`${repoRoot}${file}`, `${JSON.stringify(report, null, 2)}\n`);
-  writeCasesMarkdown();
+  const dir = resolve(opts.resultsDir);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/cases-${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  const file = `${dir}/cases-${stamp}.json`.replace(repoRoot, '');
+  if (opts.markdown) writeCasesMarkdown();
   log(`signaller: accepted p50 <= ${signallerView.p50AtMostMs} ms, p99 <= ${signallerView.p99AtMostMs} ms`);
   log(`alert -> signalled p50 ${round(signal.p50Ms)} p99 ${round(signal.p99Ms)} ms; alert -> first action p50 ${round(action.p50Ms)} p99 ${round(action.p99Ms)} ms; report ${file}`);
 } finally {
