@@ -194,6 +194,54 @@ export function byLabel(samples: Samples, name: string, label: string): Record<s
   return out;
 }
 
+export interface HistogramSummary {
+  count: number;
+  meanMs: number;
+  sumSeconds: number;
+  /** Cumulative counts by upper bound (le). */
+  buckets: Record<string, number>;
+}
+
+/** Count, mean and cumulative buckets (le -> count) of a prom-client histogram. */
+export function histogramMean(m: Samples, name: string): HistogramSummary {
+  const sum = total(m, `${name}_sum`);
+  const count = total(m, `${name}_count`);
+  return { count, meanMs: round((sum / Math.max(1, count)) * 1000, 2), sumSeconds: round(sum, 2), buckets: byLabel(m, `${name}_bucket`, 'le') };
+}
+
+/** A histogram's observations between two scrapes. */
+export type HistogramDelta = Omit<HistogramSummary, 'sumSeconds'>;
+
+export function histogramDelta(before: Samples, after: Samples, name: string): HistogramDelta {
+  const b = histogramMean(before, name);
+  const a = histogramMean(after, name);
+  const count = a.count - b.count;
+  const buckets: Record<string, number> = {};
+  for (const [le, n] of Object.entries(a.buckets)) buckets[le] = n - (b.buckets[le] ?? 0);
+  return { count, meanMs: round(((a.sumSeconds - b.sumSeconds) / Math.max(1, count)) * 1000, 2), buckets };
+}
+
+export type GcByKind = Record<string, { count: number; seconds: number; over100ms: number }>;
+
+/** GC time of the detector between two scrapes, by kind (prom-client's nodejs_gc_duration_seconds histogram). */
+export function gcDelta(before: Samples, after: Samples): GcByKind {
+  const name = 'detector_nodejs_gc_duration_seconds';
+  const out: GcByKind = {};
+  const kindOf = (series: string) => /kind="([^"]+)"/.exec(series)?.[1] ?? '?';
+  for (const [series, v] of after) {
+    if (!series.startsWith(name)) continue;
+    const kind = kindOf(series);
+    const e = (out[kind] ??= { count: 0, seconds: 0, over100ms: 0 });
+    const d = v - (before.get(series) ?? 0);
+    if (series.startsWith(`${name}_count`)) {
+      e.count += d;
+      e.over100ms += d;
+    } else if (series.startsWith(`${name}_sum`)) e.seconds = round(e.seconds + d, 3);
+    else if (series.startsWith(`${name}_bucket`) && series.includes('le="0.1"')) e.over100ms -= d;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The detector as a child process (spawned by the harness, like the tests' services)
 
