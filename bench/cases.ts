@@ -10,12 +10,15 @@
 //                           crossed the threshold
 // Both clocks are this machine's. Writes bench/results/cases-<time>.json and bench/CASES.md.
 //   node bench/cases.ts [--accounts 200]
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+//   node bench/cases.ts --accounts 1 --results-dir /tmp --no-markdown     # a smoke run that changes no report
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
 import type { AuditEntry } from '../contracts/audit.ts';
 import { repoRoot } from '../common/env.ts';
-import { config, createTopics, isolatedRedis, produce, startService, uniqueId, waitFor, withAdmin, type RunningProcess } from '../harness/stack.ts';
+import { startPlatform, type Platform } from '../harness/platform.ts';
+import { config, isolatedRedis, produce, uniqueId, waitFor } from '../harness/stack.ts';
 import { caseWorkflowId, defaultPolicy } from '../contracts/case.ts';
 import type { AlertSignal } from '../contracts/alert.ts';
 import { log, round, scrape, summarise } from './lib.ts';
@@ -24,25 +27,23 @@ import { machineInfo } from './machine.ts';
 const opts = new Command('bench-cases')
   .option('--accounts <n>', 'accounts alerting at once', (v) => Number(v), 200)
   .option('--timeout-seconds <n>', 'give up after', (v) => Number(v), 240)
+  .option('--results-dir <dir>', 'where the JSON report goes', `${repoRoot}bench/results`)
+  .option('--no-markdown', 'do not rewrite bench/CASES.md')
   .parse()
-  .opts<{ accounts: number; timeoutSeconds: number }>();
+  .opts<{ accounts: number; timeoutSeconds: number; resultsDir: string; markdown: boolean }>();
 
 const alertsPerAccount = defaultPolicy.reviewAfter + 1;
 const started = new Date();
-const procs: RunningProcess[] = [];
+let platform: Platform | undefined;
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const client = new Client({ connection });
-const { topic, dlq } = await createTopics(6);
 const { db, redis } = await isolatedRedis();
 const prefix = uniqueId('BCASE');
 const accounts = Array.from({ length: opts.accounts }, (_, i) => `${prefix}_${i}`);
 
 try {
-  const taskQueue = uniqueId('bench-cases-');
-  const common = { REDIS_DB: String(db), TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' };
-  procs.push(await startService('workers/main.ts', common, { portVar: 'WORKER_HEALTH_PORT', healthTimeoutMs: 90_000 }));
-  const detectorIndex = procs.length;
-  procs.push(await startService('detector/main.ts', { ...common, PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, DETECTOR_GROUP_ID: uniqueId('g-') }, { portVar: 'DETECTOR_METRICS_PORT' }));
+  platform = await startPlatform({ redisDb: db, partitions: 6, taskQueuePrefix: 'bench-cases-' });
+  const { topic } = platform;
 
   const t0 = Date.now() - 5 * 60_000;
   const messages = accounts.flatMap((acc) =>
@@ -67,7 +68,7 @@ try {
   const doneAt = Date.now();
 
   // The signaller's own view: alert written -> signal accepted by Temporal (histogram buckets, upper bounds).
-  const m = await scrape(procs[detectorIndex]!.port);
+  const m = await scrape(platform.detector.current!.port);
   const buckets = [...m.entries()]
     .filter(([k]) => k.startsWith('signaller_alert_to_signal_seconds_bucket'))
     .map(([k, v]) => ({ le: k.includes('+Inf') ? Number.POSITIVE_INFINITY : Number(/le="([^"]+)"/.exec(k)![1]), n: v }))
@@ -100,15 +101,16 @@ try {
     targets: { alertToSignalledP99Ms: 100, alertToFirstActionP99Ms: 500 },
   };
   const stamp = started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-  const file = `bench/results/cases-${stamp}.json`;
-  writeFileSync(`${repoRoot}${file}`, `${JSON.stringify(report, null, 2)}\n`);
-  writeCasesMarkdown();
+  const dir = resolve(opts.resultsDir);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/cases-${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  const file = `${dir}/cases-${stamp}.json`.replace(repoRoot, '');
+  if (opts.markdown) writeCasesMarkdown();
   log(`signaller: accepted p50 <= ${signallerView.p50AtMostMs} ms, p99 <= ${signallerView.p99AtMostMs} ms`);
   log(`alert -> signalled p50 ${round(signal.p50Ms)} p99 ${round(signal.p99Ms)} ms; alert -> first action p50 ${round(action.p50Ms)} p99 ${round(action.p99Ms)} ms; report ${file}`);
 } finally {
   for (const acc of accounts) await client.workflow.getHandle(caseWorkflowId(acc)).terminate('benchmark over').catch(() => undefined);
-  for (const p of procs) await p.stop().catch(() => undefined);
-  await withAdmin((a) => a.deleteTopics({ topics: [topic, dlq] })).catch(() => undefined);
+  await platform?.stop({ graceful: true, deleteTopics: true });
   await redis.flushdb();
   redis.disconnect();
   await connection.close();

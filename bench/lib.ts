@@ -1,13 +1,12 @@
-// Small helpers of the benchmark: child processes, /metrics scraping, CPU accounting from /proc, statistics.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+// Small helpers of the benchmark: the detector as a child process (through harness/), /metrics scraping, CPU
+// accounting from /proc, statistics.
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot } from '../common/env.ts';
-import { freePort, nodeBin, nodeFlags } from '../harness/stack.ts';
+import { spawnService, waitHealthy, type RunningProcess } from '../harness/stack.ts';
 
-export { freePort, sleep };
+export { sleep };
 
 export const now = (): number => performance.now();
 export const round = (n: number, digits = 0): number => {
@@ -195,71 +194,75 @@ export function byLabel(samples: Samples, name: string, label: string): Record<s
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// The detector as a child process
+export interface HistogramSummary {
+  count: number;
+  meanMs: number;
+  sumSeconds: number;
+  /** Cumulative counts by upper bound (le). */
+  buckets: Record<string, number>;
+}
 
-export interface DetectorProcess {
-  proc: ChildProcess;
-  pid: number;
-  port: number;
-  /** performance.now() just before spawn. */
-  spawnedAt: number;
-  output(): string;
-  exited(): boolean;
+/** Count, mean and cumulative buckets (le -> count) of a prom-client histogram. */
+export function histogramMean(m: Samples, name: string): HistogramSummary {
+  const sum = total(m, `${name}_sum`);
+  const count = total(m, `${name}_count`);
+  return { count, meanMs: round((sum / Math.max(1, count)) * 1000, 2), sumSeconds: round(sum, 2), buckets: byLabel(m, `${name}_bucket`, 'le') };
+}
+
+/** A histogram's observations between two scrapes. */
+export type HistogramDelta = Omit<HistogramSummary, 'sumSeconds'>;
+
+export function histogramDelta(before: Samples, after: Samples, name: string): HistogramDelta {
+  const b = histogramMean(before, name);
+  const a = histogramMean(after, name);
+  const count = a.count - b.count;
+  const buckets: Record<string, number> = {};
+  for (const [le, n] of Object.entries(a.buckets)) buckets[le] = n - (b.buckets[le] ?? 0);
+  return { count, meanMs: round(((a.sumSeconds - b.sumSeconds) / Math.max(1, count)) * 1000, 2), buckets };
+}
+
+export type GcByKind = Record<string, { count: number; seconds: number; over100ms: number }>;
+
+/** GC time of the detector between two scrapes, by kind (prom-client's nodejs_gc_duration_seconds histogram). */
+export function gcDelta(before: Samples, after: Samples): GcByKind {
+  const name = 'detector_nodejs_gc_duration_seconds';
+  const out: GcByKind = {};
+  const kindOf = (series: string) => /kind="([^"]+)"/.exec(series)?.[1] ?? '?';
+  for (const [series, v] of after) {
+    if (!series.startsWith(name)) continue;
+    const kind = kindOf(series);
+    const e = (out[kind] ??= { count: 0, seconds: 0, over100ms: 0 });
+    const d = v - (before.get(series) ?? 0);
+    if (series.startsWith(`${name}_count`)) {
+      e.count += d;
+      e.over100ms += d;
+    } else if (series.startsWith(`${name}_sum`)) e.seconds = round(e.seconds + d, 3);
+    else if (series.startsWith(`${name}_bucket`) && series.includes('le="0.1"')) e.over100ms -= d;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The detector as a child process (spawned by the harness, like the tests' services)
+
+export interface DetectorProcess extends RunningProcess {
   metrics(): Promise<Samples>;
-  /** SIGTERM, wait up to `graceMs`, then SIGKILL. Resolves with how it ended. */
-  stop(graceMs?: number): Promise<string>;
   vmRss(): { rssBytes: number; hwmBytes: number } | null;
 }
 
-const OUTPUT_CAP = 64 * 1024;
-
+/** Spawn the detector without waiting for it (trackEvents sees when it becomes healthy; waitHealthy waits). */
 export async function spawnDetector(env: Record<string, string>, opts: { cpuProfDir?: string; nodeArgs?: string[]; logFile?: string } = {}): Promise<DetectorProcess> {
-  const port = await freePort();
-  const args = [...nodeFlags, ...(opts.nodeArgs ?? [])];
-  if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
-  args.push(`${repoRoot}detector/main.ts`);
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') childEnv[k] = v;
-  Object.assign(childEnv, env, { DETECTOR_METRICS_PORT: String(port), DETECTOR_METRICS_HOST: '127.0.0.1' });
-  const spawnedAt = now();
-  const proc = spawn(nodeBin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const file = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
-  const append = (d: Buffer) => {
-    file?.write(d);
-    out += d.toString();
-    if (out.length > OUTPUT_CAP) out = out.slice(-OUTPUT_CAP / 2);
-  };
-  proc.stdout!.on('data', append);
-  proc.stderr!.on('data', append);
-  const exit = new Promise<string>((resolve) => proc.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit ${code}`)));
-  if (proc.pid === undefined) throw new Error('could not spawn the detector');
-  const pid = proc.pid;
-  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
+  const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])];
+  // NODE_OPTIONS unset: flags given to the benchmark (e.g. a profiler) are not the detector's.
+  const p = await spawnService('detector/main.ts', { NODE_OPTIONS: undefined, ...env, DETECTOR_METRICS_HOST: '127.0.0.1' }, {
+    portVar: 'DETECTOR_METRICS_PORT', nodeArgs, outputCap: 64 * 1024, ...(opts.logFile ? { logFile: opts.logFile } : {}),
+  });
   return {
-    proc,
-    pid,
-    port,
-    spawnedAt,
-    output: () => out,
-    exited,
-    metrics: () => scrape(port),
-    async stop(graceMs = 15_000) {
-      if (exited()) return exit;
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => {
-        if (!exited()) proc.kill('SIGKILL');
-      }, graceMs);
-      try {
-        return await exit;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    ...p,
+    metrics: () => scrape(p.port),
     vmRss() {
       try {
-        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
         const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
         return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
       } catch {
@@ -270,15 +273,10 @@ export async function spawnDetector(env: Record<string, string>, opts: { cpuProf
 }
 
 /** Poll /healthz until 200 (the detector has joined its group and runs), or fail with its output. */
-export async function waitHealthy(d: DetectorProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = now() + timeoutMs;
-  while (now() < deadline) {
-    if (d.exited()) throw new Error(`detector exited before becoming healthy:\n${d.output()}`);
-    const ok = await fetch(`http://127.0.0.1:${d.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`detector not healthy after ${timeoutMs / 1000}s\n--- detector output ---\n${d.output()}`);
+export async function waitDetectorHealthy(d: DetectorProcess, timeoutMs = 60_000): Promise<void> {
+  await waitHealthy(d, 'the detector', timeoutMs, 50).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- detector output ---\n${d.output()}`);
+  });
 }
 
 export interface ProgressSample {

@@ -27,8 +27,13 @@ function kafkaVersion(): string {
   }
 }
 
+export interface CodeVersion {
+  commit: string;
+  uncommitted: string[];
+}
+
 /** The code under test: HEAD and any uncommitted changes of the files the detector runs. */
-export function codeVersion(): { commit: string; uncommitted: string[] } {
+export function codeVersion(): CodeVersion {
   const git = (...args: string[]) => execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).trim();
   try {
     const uncommitted = git('status', '--porcelain', '--', 'detector', 'common', 'traffic', 'workflows', 'workers', 'package-lock.json')

@@ -1,23 +1,27 @@
 // Renders bench/README.md from a benchmark report (bench/run.ts rewrites it after every successful run).
 import { writeFileSync } from 'node:fs';
+import type { CpuReport } from './lib.ts';
+import type { MachineInfo } from './machine.ts';
+import type { BenchOptions } from './options.ts';
+import type { DetectorReport, ExtraLatencyKey, PhaseResults } from './report.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Report = Record<string, any>;
+/** The keys of the fixed-rate latency runs, in the order they ran. */
+const extraLatencyKeys = (p: PhaseResults): ExtraLatencyKey[] => Object.keys(p).filter((k): k is ExtraLatencyKey => k.startsWith('latencyAt'));
 
 const fmt = (n: unknown): string => (typeof n === 'number' && Number.isFinite(n) ? n.toLocaleString('en-US') : String(n ?? 'n/a'));
-const cores = (cpu: Report | undefined): string => {
+const cores = (cpu: CpuReport | undefined): string => {
   if (!cpu) return 'n/a';
   const p = cpu.processCores ?? {};
   const parts = ['detector', 'kafka', 'redis', 'bench'].filter((k) => typeof p[k] === 'number').map((k) => `${k} ${p[k]}`);
   return `${parts.join(', ')}; other ${cpu.otherCores}; machine ${cpu.machineCores} of ${'{nproc}'}`;
 };
 
-export function renderReadme(r: Report, reportFile: string, profiled?: { report: Report; file: string }): string {
-  const m = r.machine ?? {};
-  const p = r.phases ?? {};
-  const o = r.options ?? {};
-  const c = (cpu: Report | undefined) => cores(cpu).replace('{nproc}', String(m.nproc));
-  const la = (cpu: Report | undefined) => (cpu ? `${cpu.loadavgBefore?.[0]} → ${cpu.loadavgAfter?.[0]}` : 'n/a');
+export function renderReadme(r: DetectorReport, reportFile: string, profiled?: { report: DetectorReport; file: string }): string {
+  const m: Partial<MachineInfo> = r.machine ?? {};
+  const p: PhaseResults = r.phases ?? {};
+  const o = r.options ?? ({} as BenchOptions);
+  const c = (cpu: CpuReport | undefined) => cores(cpu).replace('{nproc}', String(m.nproc));
+  const la = (cpu: CpuReport | undefined) => (cpu ? `${cpu.loadavgBefore?.[0]} → ${cpu.loadavgAfter?.[0]}` : 'n/a');
   const out: string[] = [];
   const line = (s = '') => out.push(s);
 
@@ -70,7 +74,7 @@ export function renderReadme(r: Report, reportFile: string, profiled?: { report:
   line('|---|---|');
   if (p.produce) line(`| Produce (kafkajs, acks=-1) | ${fmt(p.produce.eventsPerSecond)} events/s (${p.produce.mbPerSecond} MiB/s, ${fmt(p.produce.events)} events of ~${p.produce.meanEventBytes} B in ${p.produce.seconds} s) |`);
   for (const raw of p.raw ?? []) {
-    const all = (raw.runs ?? []).length > 1 ? ` (best of ${raw.runs.length}: ${raw.runs.map((x: Report) => fmt(x.eventsPerSecondFromJoin)).join(', ')})` : '';
+    const all = (raw.runs ?? []).length > 1 ? ` (best of ${raw.runs.length}: ${raw.runs.map((x) => fmt(x.eventsPerSecondFromJoin)).join(', ')})` : '';
     line(`| Raw consume, ${raw.client} | ${fmt(raw.eventsPerSecondFromJoin)} events/s from group join${all}; ${fmt(raw.eventsPerSecond)} events/s including ${raw.joinSeconds} s connect + join |`);
   }
   if (p.detector) {
@@ -83,8 +87,8 @@ export function renderReadme(r: Report, reportFile: string, profiled?: { report:
     line(`| Detector CPU per event | ${d.cpuMicrosPerEvent} µs of detector CPU per event (kafkajs raw consume: ${d.kafkajsRawCpuMicrosPerMessage} µs per message) |`);
     line(`| Detector batches | ${fmt(d.batches.count)} batches, mean ${d.batches.meanEvents} events and ${d.batches.meanMs} ms each; ${fmt(d.checkpoints.count)} checkpoints, mean ${d.checkpoints.meanMs} ms |`);
   }
-  const latencyRuns: Array<[string, string]> = [['latency', '**Latency produce → alert in Redis** (half the sustained rate)']];
-  for (const key of Object.keys(p).filter((k) => k.startsWith('latencyAt'))) latencyRuns.push([key, `Latency at ${fmt(p[key].targetRate)} events/s`]);
+  const latencyRuns: Array<['latency' | ExtraLatencyKey, string]> = [['latency', '**Latency produce → alert in Redis** (half the sustained rate)']];
+  for (const key of extraLatencyKeys(p)) latencyRuns.push([key, `Latency at ${fmt(p[key]!.targetRate)} events/s`]);
   for (const [key, title] of latencyRuns) {
     const l = p[key];
     if (!l) continue;
@@ -109,7 +113,7 @@ export function renderReadme(r: Report, reportFile: string, profiled?: { report:
   for (const raw of p.raw ?? []) line(`| raw ${raw.client} | ${raw.cpu?.wallSeconds} s | ${c(raw.cpu)} | ${la(raw.cpu)} |`);
   if (p.detector) line(`| detector | ${p.detector.cpu.wallSeconds} s | ${c(p.detector.cpu)} | ${la(p.detector.cpu)} |`);
   if (p.latency) line(`| latency | ${p.latency.cpu.wallSeconds} s | ${c(p.latency.cpu)} | ${la(p.latency.cpu)} |`);
-  for (const key of Object.keys(p).filter((k) => k.startsWith('latencyAt'))) line(`| latency at ${fmt(p[key].targetRate)}/s | ${p[key].cpu.wallSeconds} s | ${c(p[key].cpu)} | ${la(p[key].cpu)} |`);
+  for (const l of extraLatencyKeys(p).map((key) => p[key]!)) line(`| latency at ${fmt(l.targetRate)}/s | ${l.cpu.wallSeconds} s | ${c(l.cpu)} | ${la(l.cpu)} |`);
   if (p.memory) line(`| memory | ${p.memory.cpu.wallSeconds} s | ${c(p.memory.cpu)} | ${la(p.memory.cpu)} |`);
   line();
 
@@ -145,24 +149,24 @@ export function renderReadme(r: Report, reportFile: string, profiled?: { report:
   line();
   const obs: string[] = r.observations ?? [];
   for (const s of obs) line(`- ${s}`);
-  const loadNotes: Report[] = r.loadNotes ?? [];
+  const loadNotes = r.loadNotes ?? [];
   if (loadNotes.length > 0) {
-    line(`- **The machine was not idle**: other work (e.g. tests run by other engineers at the same time) used on average ${loadNotes.map((n) => `${n.otherCores} cores during ${n.phase}`).join(', ')} (1-minute load average up to ${Math.max(...loadNotes.flatMap((n) => n.loadavg1 as number[]))}). Numbers of these phases are pessimistic; the CPU-time figures (µs of detector CPU per event) are less affected than the rates.`);
+    line(`- **The machine was not idle**: other work (e.g. tests run by other engineers at the same time) used on average ${loadNotes.map((n) => `${n.otherCores} cores during ${n.phase}`).join(', ')} (1-minute load average up to ${Math.max(...loadNotes.flatMap((n) => n.loadavg1))}). Numbers of these phases are pessimistic; the CPU-time figures (µs of detector CPU per event) are less affected than the rates.`);
   }
   const d = p.detector;
-  const kj = (p.raw ?? []).find((x: Report) => x.client === 'kafkajs');
-  if (d && kj && d.ratioToKafkajsRaw < 0.8) {
+  const kj = (p.raw ?? []).find((x) => x.client === 'kafkajs');
+  if (d && kj && Number(d.ratioToKafkajsRaw) < 0.8) {
     const usPerEvent = (d.batches.meanMs * 1000) / Math.max(1, d.batches.meanEvents);
-    const starved = d.cpu.processCores.detector < 0.85 && d.cpu.machineCores >= 1.8;
+    const starved = Number(d.cpu.processCores.detector) < 0.85 && d.cpu.machineCores >= 1.8;
     line(`- **Why the detector stays below 0.8 of the raw ceiling**: it costs ${d.cpuMicrosPerEvent} µs of CPU per event (detector process CPU time / events), against ${d.kafkajsRawCpuMicrosPerMessage} µs per message for kafkajs fetching and decoding alone, so even with a full core it could reach only about ${d.kafkajsRawCpuMicrosPerMessage && d.cpuMicrosPerEvent ? (d.kafkajsRawCpuMicrosPerMessage / d.cpuMicrosPerEvent).toFixed(2) : 'n/a'} of the ceiling. Its work runs on one Node.js event loop (about 1.0 core at most); it was inside batch processing (parse and validate, velocity rule, alert writes, checkpoint) ${Math.round(d.batches.busyShareOfWall * 100)}% of the wall time, ${d.batches.meanMs} ms per batch of ${d.batches.meanEvents} events (${usPerEvent.toFixed(1)} µs per event of wall time). Kafka and Redis were not the limit (${d.cpu.processCores.kafka} and ${d.cpu.processCores.redis} cores)${starved ? `; in this run the detector also got only ${d.cpu.processCores.detector} cores because the machine was saturated (${d.cpu.machineCores} of ${m.nproc} cores busy, ${d.cpu.otherCores} by other work)` : ''}. The gap is the detector's own per-event CPU work${prof ? ' (see the profile above)' : ''}.`);
   }
   for (const [key] of latencyRuns) {
     const l = p[key];
     if (!l?.cpu) continue;
-    const gc = Object.values((l.detectorGc ?? {}) as Record<string, Report>);
+    const gc = Object.values(l.detectorGc ?? {});
     const gcSeconds = gc.reduce((x, g) => x + g.seconds, 0);
     const gcLong = gc.reduce((x, g) => x + g.over100ms, 0);
-    const slow = (l.slowestAtSeconds ?? []) as Array<[number, number]>;
+    const slow = l.slowestAtSeconds ?? [];
     line(`- Latency at ${fmt(l.achievedRate)} events/s (${l.seconds} s): machine ${l.cpu.machineCores} of ${m.nproc} cores busy (detector ${l.cpu.processCores.detector}, load generator ${l.cpu.processCores.bench}, Kafka ${l.cpu.processCores.kafka}, Redis ${l.cpu.processCores.redis}, other ${l.cpu.otherCores}); detector ${l.detectorCpuMicrosPerEvent} µs CPU per event (batches of ~${l.detectorBatches ? fmt(Math.round(l.detectorEventsProcessed / Math.max(1, l.detectorBatches.count))) : '?'} events, checkpoints ${l.detectorCheckpoints?.meanMs} ms on average); ${l.detectorGc ? `detector GC ${gcSeconds.toFixed(2)} s, ${gcLong} pause(s) over 100 ms; ` : ''}alerts at or above p99 were sent at ${slow.slice(0, 12).map(([t]) => `${t}`).join(', ')}${slow.length > 12 ? ', …' : ''} s into the run.`);
   }
   if (p.latency) {
@@ -184,7 +188,7 @@ export function renderReadme(r: Report, reportFile: string, profiled?: { report:
   return `${out.join('\n')}\n`;
 }
 
-export function writeReadme(path: string, report: Report, reportFile: string, profiled?: { report: Report; file: string }): void {
+export function writeReadme(path: string, report: DetectorReport, reportFile: string, profiled?: { report: DetectorReport; file: string }): void {
   writeFileSync(path, renderReadme(report, reportFile, profiled));
 }
 
@@ -200,7 +204,7 @@ if (import.meta.main) {
     process.stderr.write('usage: node bench/readme.ts REPORT.json [--profile PROFILED_REPORT.json]\n');
     process.exit(2);
   }
-  const read = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Report;
+  const read = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as DetectorReport;
   const rel = (f: string) => f.replace(repoRoot, '');
   writeReadme(`${repoRoot}bench/README.md`, read(file), rel(file), profileFile ? { report: read(profileFile), file: rel(profileFile) } : undefined);
 }

@@ -193,4 +193,10 @@ export const harnessConfigSchema = z.object({
   ...redisSchema,
   TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,
   TEMPORAL_NAMESPACE: temporalSchema.TEMPORAL_NAMESPACE,
+  /** The Web UI's port, which the console links to. */
+  TEMPORAL_UI_PORT: portVar(8233),
+  /** REST port of the BigQuery emulator (stack/bigquery.sh). */
+  BIGQUERY_PORT: portVar(9050),
+  /** Port of Twilio's spec mock (stack/twilio-mock.sh). */
+  TWILIO_MOCK_PORT: portVar(4010),
 });

@@ -1,5 +1,7 @@
-// Helpers for integration tests against the real local stack (Kafka, Redis, Temporal started by stack/stack.sh).
+// Helpers for integration tests and benchmarks against the real local stack (Kafka, Redis, Temporal started by
+// stack/stack.sh): clients, topics, isolated Redis databases, and the platform's processes as children.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -111,54 +113,106 @@ export const nodeFlags = ['--disable-warning=TimeoutNegativeWarning'];
 
 export interface RunningProcess {
   proc: ChildProcess;
+  pid: number;
   port: number;
+  /** performance.now() just before the spawn. */
+  spawnedAt: number;
   output: () => string;
-  /** SIGTERM and wait for exit. */
-  stop(): Promise<number | null>;
+  exited: () => boolean;
+  /** How it ended ('exit 0', 'signal SIGKILL'), null while it runs. */
+  exitStatus: () => string | null;
+  /** SIGTERM and wait for exit (SIGKILL after `graceMs` if given). Resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  /** The variable the service reads its HTTP port (/healthz) from. */
+  portVar: string;
+  /** Reuse a port (a restart at the same address); by default a free one is picked. */
+  port?: number;
+  /** Node.js flags before the entry point (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Also append everything the process prints to this file. */
+  logFile?: string;
+  /** Keep only about the last this many characters of output in memory (default: all). */
+  outputCap?: number;
+}
+
 /**
- * Spawn a service entry point (e.g. detector/main.ts) with env overrides and wait until /healthz answers 200.
- * `port` reuses a port (a restart at the same address); by default a free one is picked.
+ * Spawn a service entry point (e.g. detector/main.ts) with env overrides (an `undefined` value unsets a variable)
+ * without waiting for it: see `waitHealthy`, or `startService` for both.
  */
-export async function startService(
-  entry: string, env: Record<string, string>, opts: { portVar: string; healthTimeoutMs?: number; port?: number },
-): Promise<RunningProcess> {
+export async function spawnService(entry: string, env: Record<string, string | undefined>, opts: SpawnOptions): Promise<RunningProcess> {
   const port = opts.port ?? (await freePort());
-  const proc = spawn(nodeBin, [...nodeFlags, `${repoRoot}${entry}`], {
+  const spawnedAt = performance.now();
+  const proc = spawn(nodeBin, [...nodeFlags, ...(opts.nodeArgs ?? []), `${repoRoot}${entry}`], {
     // EXPORT_SCHEDULE=off: a test's worker must not take over the dev server's export Schedule (tests of the
     // Schedule turn it on with their own EXPORT_SCHEDULE_ID).
     env: { ...process.env, LOG_LEVEL: 'info', EXPORT_SCHEDULE: 'off', ...env, [opts.portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (proc.pid === undefined) throw new Error(`could not spawn ${entry}`);
+  const pid = proc.pid;
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const running: RunningProcess = {
+  const file = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+  const append = (d: Buffer) => {
+    file?.write(d);
+    out += d.toString();
+    if (opts.outputCap && out.length > opts.outputCap) out = out.slice(-opts.outputCap / 2);
+  };
+  proc.stdout!.on('data', append);
+  proc.stderr!.on('data', append);
+  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
+  proc.once('close', () => file?.end());
+  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return {
     proc,
+    pid,
     port,
+    spawnedAt,
     output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
+    exited,
+    exitStatus: () => (proc.signalCode ? `signal ${proc.signalCode}` : proc.exitCode !== null ? `exit ${proc.exitCode}` : null),
+    async stop(graceMs?: number) {
+      if (exited()) return exit;
+      proc.kill('SIGTERM');
+      const timer = graceMs === undefined ? undefined : setTimeout(() => {
+        if (!exited()) proc.kill('SIGKILL');
+      }, graceMs);
+      try {
+        return await exit;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async kill() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited;
+      if (!exited()) proc.kill('SIGKILL');
+      await exit;
     },
   };
+}
+
+/** Poll the service's /healthz until it answers 200; fail if it exits first or after `timeoutMs`. */
+export async function waitHealthy(p: RunningProcess, what: string, timeoutMs = 60_000, everyMs = 200): Promise<void> {
+  await waitFor(`${what} to become healthy`, async () => {
+    if (p.exited()) throw new Error(`exited with ${p.proc.exitCode}:\n${p.output()}`);
+    const res = await fetch(`http://127.0.0.1:${p.port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  }, timeoutMs, everyMs);
+}
+
+/** Spawn a service entry point with env overrides and wait until /healthz answers 200 (else kill it and throw). */
+export async function startService(
+  entry: string, env: Record<string, string | undefined>, opts: SpawnOptions & { healthTimeoutMs?: number },
+): Promise<RunningProcess> {
+  const running = await spawnService(entry, env, opts);
   try {
-    await waitFor(`${entry} to become healthy`, async () => {
-      if (proc.exitCode !== null) throw new Error(`exited with ${proc.exitCode}:\n${out}`);
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-      return res.ok;
-    }, opts.healthTimeoutMs ?? 60_000, 200);
+    await waitHealthy(running, entry, opts.healthTimeoutMs);
   } catch (err) {
     await running.kill();
-    throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
+    throw new Error(`${(err as Error).message}\n--- output ---\n${running.output()}`);
   }
   return running;
 }

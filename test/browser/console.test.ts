@@ -18,13 +18,11 @@ import { repoRoot } from '../../common/env.ts';
 import { UserStore } from '../../console/users.ts';
 import { caseWorkflowId } from '../../contracts/case.ts';
 import { FraudStage } from '../../contracts/search-attributes.ts';
-import {
-  config, createTopics, isolatedRedis, nodeBin, produce, startService, uniqueId, waitFor, type RunningProcess,
-} from '../../harness/stack.ts';
+import { startPlatform, type Platform, type Service } from '../../harness/platform.ts';
+import { config, isolatedRedis, nodeBin, produce, uniqueId, waitFor } from '../../harness/stack.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOT_DIR;
-const TEMPORAL_UI_PORT = process.env.TEMPORAL_UI_PORT ?? '8233';
 
 let connection: Connection;
 let client: Client;
@@ -32,10 +30,10 @@ let browser: Browser;
 let redis: Redis;
 let db: number;
 let topic: string;
-let consoleProc: RunningProcess;
+let platform: Platform | undefined;
+let web: Service;
 let consolePort: number;
 let base: string;
-const running: RunningProcess[] = [];
 const caseIds: string[] = [];
 const contexts: BrowserContext[] = [];
 
@@ -48,13 +46,6 @@ const users = {
 type TestUser = (typeof users)[keyof typeof users];
 
 const sessionSecret = randomBytes(32).toString('base64url');
-const consoleEnv = () => ({ REDIS_DB: String(db), CONSOLE_SESSION_SECRET: sessionSecret, LOG_LEVEL: 'warn' });
-
-async function startConsole(port?: number): Promise<RunningProcess> {
-  const p = await startService('console/main.ts', consoleEnv(), { portVar: 'CONSOLE_PORT', port });
-  running.push(p);
-  return p;
-}
 
 /** `alerts` velocity alerts for one account: bursts of 3 payments (the default threshold), one burst per alert. */
 function bursts(accountId: string, alerts: number, from = 0) {
@@ -103,15 +94,13 @@ beforeAll(async () => {
   add.child.stdin!.end(`${users.analyst.password}\n`);
   expect((await add).stdout).toMatch(new RegExp(`created user ${users.analyst.name} \\(role analyst\\)`));
 
-  const topics = await createTopics(3);
-  topic = topics.topic;
-  const common = { REDIS_DB: String(db), TEMPORAL_TASK_QUEUE: uniqueId('console-cases-'), LOG_LEVEL: 'warn' };
-  running.push(await startService('workers/main.ts', common, { portVar: 'WORKER_HEALTH_PORT', healthTimeoutMs: 90_000 }));
-  running.push(await startService('detector/main.ts', {
-    ...common, PAYMENTS_TOPIC: topic, DLQ_TOPIC: topics.dlq, DETECTOR_GROUP_ID: uniqueId('g-'), CHECKPOINT_INTERVAL_MS: '200',
-  }, { portVar: 'DETECTOR_METRICS_PORT' }));
-  consoleProc = await startConsole();
-  consolePort = consoleProc.port;
+  // Worker, detector and console on their own topic, task queue and this database.
+  platform = await startPlatform({
+    redisDb: db, taskQueuePrefix: 'console-cases-', detectorEnv: { CHECKPOINT_INTERVAL_MS: '200' }, console: { sessionSecret },
+  });
+  topic = platform.topic;
+  web = platform.console!;
+  consolePort = web.current!.port;
   base = `http://127.0.0.1:${consolePort}`;
 
   browser = await chromium.launch({
@@ -125,11 +114,11 @@ afterAll(async () => {
   // The services' output, for when something failed (test-results/ is git-ignored).
   const logs = `${repoRoot}test-results/console-browser`;
   await mkdir(logs, { recursive: true });
-  for (const [i, p] of running.entries()) await writeFile(join(logs, `${i}-${p.proc.spawnargs.at(-1)!.split('/').slice(-2).join('-')}.log`), p.output());
+  for (const [i, p] of (platform?.processes ?? []).entries()) await writeFile(join(logs, `${i}-${p.proc.spawnargs.at(-1)!.split('/').slice(-2).join('-')}.log`), p.output());
   for (const id of caseIds) await client?.workflow.getHandle(id).terminate('test over').catch(() => undefined);
   for (const c of contexts) await c.close().catch(() => undefined);
   await browser?.close();
-  for (const p of running) await p.kill();
+  await platform?.stop();
   redis?.disconnect();
   await connection?.close();
 });
@@ -210,11 +199,11 @@ describe('analyst console in headless Chromium', () => {
   it('when the console restarts, then the page reconnects by itself and backfills the alerts written meanwhile', async () => {
     const missed = uniqueId('ACC_MISSED_');
     caseIds.push(caseWorkflowId(missed));
-    await consoleProc.stop();
+    await web.stop();
     await dashboard.locator('#live-status[data-state=down]').waitFor({ timeout: 10_000 });
     await produce(topic, bursts(missed, 1));
     await waitFor('the alert in Redis', async () => (await redis.exists(`fraud:alerts:sender:${missed}`)) === 1, 30_000);
-    consoleProc = await startConsole(consolePort);
+    await web.start({ port: consolePort });
     await dashboard.locator('#live-status[data-state=live]').waitFor({ timeout: 20_000 });
     await alertRow(dashboard, missed).waitFor({ timeout: 5_000 });
     expect(await alertRow(dashboard, liveAccount).count()).toBe(1); // rows already shown stay once
@@ -222,7 +211,7 @@ describe('analyst console in headless Chromium', () => {
 
   it('when the console loses its Redis subscription, then it re-subscribes and pages backfill what was not published to them', async () => {
     const list = await redis.client('LIST') as string;
-    const line = list.split('\n').find((l) => l.includes(` name=fraud-console-alerts-${consoleProc.proc.pid} `));
+    const line = list.split('\n').find((l) => l.includes(` name=fraud-console-alerts-${web.current!.pid} `));
     expect(line).toBeTruthy(); // the console subscriber connection
     const id = /\bid=(\d+)/.exec(line!)![1]!;
     await redis.client('KILL', 'ID', id);
@@ -258,7 +247,7 @@ describe('analyst console in headless Chromium', () => {
 
     await Promise.all([dashboard.waitForURL(`**/cases/${reviewAccount}`), row.locator('a').click()]);
     expect(await dashboard.locator('[data-testid=stage]').textContent()).toBe('MANUAL_REVIEW');
-    expect(await dashboard.locator('[data-testid=temporal-link]').getAttribute('href')).toBe(`http://127.0.0.1:${TEMPORAL_UI_PORT}/namespaces/default/workflows/${caseWorkflowId(reviewAccount)}`);
+    expect(await dashboard.locator('[data-testid=temporal-link]').getAttribute('href')).toBe(`http://127.0.0.1:${config.TEMPORAL_UI_PORT}/namespaces/default/workflows/${caseWorkflowId(reviewAccount)}`);
     const timeline = await dashboard.locator('[data-testid=timeline] li').allTextContents();
     expect(timeline.filter((t) => /detector\s+alert/.test(t)).length).toBe(4);
     expect(timeline.some((t) => /system\s+stage\s+MONITORING -> MANUAL_REVIEW/.test(t))).toBeTruthy();

@@ -12,54 +12,37 @@ import { caseStateQuery, caseWorkflowId } from '../../contracts/case.ts';
 import { FraudAlertCount, FraudStage } from '../../contracts/search-attributes.ts';
 import type { AuditEntry } from '../../contracts/audit.ts';
 import { countingProxy, type CountingProxy } from '../support/counting-proxy.ts';
-import { config, createTopics, isolatedRedis, produce, stack, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
+import { startPlatform, twilioMockUrl, type Platform } from '../../harness/platform.ts';
+import { config, isolatedRedis, produce, stack, uniqueId, waitFor } from '../../harness/stack.ts';
 
-const TWILIO_MOCK = `http://127.0.0.1:${process.env.TWILIO_MOCK_PORT ?? 4010}`;
 const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
 
 let connection: Connection;
 let client: Client;
 let proxy: CountingProxy;
-const running: RunningProcess[] = [];
+const platforms: Platform[] = [];
 
 beforeAll(async () => {
   connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   client = new Client({ connection });
-  proxy = await countingProxy(TWILIO_MOCK);
+  proxy = await countingProxy(twilioMockUrl);
 });
 const caseIds: string[] = [];
 afterAll(async () => {
   // Leave no test case running on the shared dev server.
   for (const id of caseIds) await client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
-  for (const p of running) await p.kill();
+  for (const p of platforms) await p.stop();
   await proxy?.close();
   await connection?.close();
 });
 
-/** A detector + worker pair on their own topic, Redis db and task queue. */
-async function platform(redisDb: number) {
-  const { topic, dlq } = await createTopics(3);
-  const taskQueue = uniqueId('cases-');
-  const common = { REDIS_DB: String(redisDb), TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' };
-  const workerEnv = {
-    ...common,
-    TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
-    TWILIO_AUTH_TOKEN: 'local-mock-token',
-    TWILIO_FROM_NUMBER: '+15005550006',
-    TWILIO_API_BASE: proxy.url,
-  };
-  const startWorker = async () => {
-    const w = await startService('workers/main.ts', workerEnv, { portVar: 'WORKER_HEALTH_PORT', healthTimeoutMs: 90_000 });
-    running.push(w);
-    return w;
-  };
-  const detector = await startService(
-    'detector/main.ts',
-    { ...common, PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, DETECTOR_GROUP_ID: uniqueId('g-'), CHECKPOINT_INTERVAL_MS: '200' },
-    { portVar: 'DETECTOR_METRICS_PORT' },
-  );
-  running.push(detector);
-  return { topic, startWorker, detector };
+/** A detector + worker pair on their own topic, Redis db and task queue, SMS through the counting proxy; the test starts the worker. */
+async function platform(redisDb: number): Promise<Platform> {
+  const p = await startPlatform({
+    redisDb, startWorker: false, detectorEnv: { CHECKPOINT_INTERVAL_MS: '200' }, twilio: { apiBase: proxy.url },
+  });
+  platforms.push(p);
+  return p;
 }
 
 /** `alerts` velocity alerts for one account: bursts of 3 payments (threshold 3), one burst per alert. */
@@ -98,7 +81,7 @@ describe('fraud case end to end', () => {
     await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550123', card_id: `card-${acc}` });
     const p = await platform(db);
     const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
-    await p.startWorker();
+    await p.worker.start();
 
     await produce(p.topic, bursts(acc, 4));
     await waitFor('MANUAL_REVIEW', async () => (await caseAttributes(acc).catch(() => undefined))?.stage === 'MANUAL_REVIEW', 60_000, 250);
@@ -149,7 +132,7 @@ describe('fraud case end to end', () => {
     await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550199', card_id: `card-${acc}` });
     const p = await platform(db);
     const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
-    let worker = await p.startWorker();
+    await p.worker.start();
     await produce(p.topic, bursts(acc, 12));
     // Kill the worker the moment each action's effect lands, while the next one is under way, three times over.
     const effects: Array<[string, () => Promise<boolean>]> = [
@@ -159,8 +142,7 @@ describe('fraud case end to end', () => {
     ];
     for (const [what, landed] of effects) {
       await waitFor(what, async () => landed(), 60_000, 5);
-      await worker.kill();
-      worker = await p.startWorker();
+      await p.worker.restart();
     }
     await waitFor('BLOCKED', async () => (await caseAttributes(acc)).stage === 'BLOCKED', 90_000, 250);
     const entries = await waitFor('the full trail', async () => {
@@ -184,7 +166,7 @@ describe('Temporal outage', () => {
     const acc = uniqueId('ACC_DOWN_');
     caseIds.push(caseWorkflowId(acc));
     const p = await platform(db);
-    let worker = await p.startWorker();
+    await p.worker.start();
     await stack('down', 'temporal');
     try {
       await produce(p.topic, bursts(acc, 5));
@@ -198,7 +180,7 @@ describe('Temporal outage', () => {
     await connection.close();
     connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
     client = new Client({ connection });
-    if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) worker = await p.startWorker();
+    if (!p.worker.running) await p.worker.start();
     const state = await waitFor('the case with all five alerts', async () => {
       const s = await client.workflow.getHandle(caseWorkflowId(acc)).query(caseStateQuery).catch(() => undefined);
       return s?.alertCount === 5 && s.stage === 'MANUAL_REVIEW' ? s : undefined;
@@ -214,7 +196,7 @@ describe('the analysts\' CLI on a live case', () => {
     const acc = uniqueId('ACC_CLI_');
     caseIds.push(caseWorkflowId(acc));
     const p = await platform(db);
-    await p.startWorker();
+    await p.worker.start();
     await produce(p.topic, bursts(acc, 4));
     await waitFor('MANUAL_REVIEW', async () => (await caseAttributes(acc).catch(() => undefined))?.stage === 'MANUAL_REVIEW', 60_000, 250);
 

@@ -23,7 +23,7 @@ import type { AlertSignal } from '../../contracts/alert.ts';
 import { config, freePort, isolatedRedis, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
 
 // Always the local emulator, whatever BIGQUERY_* the environment holds: a test never writes to a real project.
-const BQ = { projectId: 'fraud-test', apiEndpoint: `http://127.0.0.1:${process.env.BIGQUERY_PORT ?? 9050}` };
+const BQ = { projectId: 'fraud-test', apiEndpoint: `http://127.0.0.1:${config.BIGQUERY_PORT}` };
 const MINUTE = 60_000;
 
 /** 1-minute windows, the newest ending a minute ago (the audit log is scanned by append time ±15 min). */

@@ -1,0 +1,121 @@
+// Phase c: latency produce -> alert in Redis with the throughput detector, caught up: at half the sustained rate (the
+// benchmark's definition), then at fixed lower rates (on 2 shared cores the half-rate run can saturate the machine).
+import type { BenchContext } from '../context.ts';
+import { cpuMeter, gcDelta, histogramDelta, log, now, round, sleep, summarise, total, withTimeout, type DetectorProcess } from '../lib.ts';
+import { produceLive, type LiveTrigger } from '../produce.ts';
+import type { ExtraLatencyKey, LatencyPhase } from '../report.ts';
+
+export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess, topic: string, sustained: number): Promise<void> {
+  const { opts } = ctx;
+  const runs: Array<{ key: 'latency' | ExtraLatencyKey; rate: number; seconds: number; burstShare: number }> = [
+    { key: 'latency', rate: Math.max(100, Math.round(opts.liveRate ?? sustained / 2)), seconds: opts.liveSeconds, burstShare: opts.liveBurstShare },
+  ];
+  for (const rate of opts.extraRates) runs.push({ key: `latencyAt${rate}`, rate, seconds: opts.extraSeconds, burstShare: opts.extraBurstShare });
+  for (const [i, run] of runs.entries()) {
+    ctx.report.phases[run.key] = await measureLatency(ctx, detector, topic, run.key, run.rate, run.seconds, run.burstShare, i);
+    await ctx.checkSentinel(run.key);
+    ctx.saveProgress();
+  }
+}
+
+async function measureLatency(
+  ctx: BenchContext, detector: DetectorProcess, topic: string, label: string, rate: number, seconds: number, burstShare: number, index: number,
+): Promise<LatencyPhase> {
+  const { opts, subscriber } = ctx;
+  const events = Math.round(rate * seconds);
+  log(`phase c (${label}): live stream ${rate}/s for ${seconds}s (${events} events, ${burstShare} in bursts)`);
+  const prefix = `LIVE${index}_${ctx.id}_`;
+  const triggers = new Map<string, LiveTrigger>(); // by triggering transaction id
+  const latencies: number[] = [];
+  const sentAts: number[] = [];
+  let unmatched = 0;
+  let foreign = 0;
+  let wrongTrigger = 0;
+  const onMessage = (_pattern: string, channel: string, message: string) => {
+    const at = now();
+    if (!channel.startsWith(`fraud:alerts:sender:${prefix}`)) {
+      foreign++; // another process publishing on the shared (database-independent) channel space
+      return;
+    }
+    const alert = JSON.parse(message) as { sender_account_id: string; transaction_ids: string[] };
+    const trigger = triggers.get(alert.transaction_ids[alert.transaction_ids.length - 1]!);
+    if (!trigger) {
+      unmatched++;
+      return;
+    }
+    if (trigger.sender !== alert.sender_account_id) wrongTrigger++;
+    latencies.push(at - trigger.sentAt);
+    sentAts.push(trigger.sentAt);
+    triggers.delete(trigger.transactionId);
+  };
+  subscriber.on('pmessage', onMessage);
+  await subscriber.psubscribe('fraud:alerts:*');
+  try {
+    const before = await detector.metrics();
+    const eventsBefore = total(before, 'detector_events_total');
+    const alertsBefore = total(before, 'detector_alerts_written_total');
+    let expected = 0;
+    const cpu = cpuMeter(ctx.watched);
+    const live = await withTimeout(
+      produceLive(ctx.producer!, topic, {
+        events, senders: events, burstShare, burstSize: opts.burstSize, malformedShare: 0,
+        startTime: Date.now(), spanMs: seconds * 1000, seed: opts.seed + 1 + index, accountPrefix: prefix,
+      }, {
+        rate, tickMs: 10, maxBatch: 4000, threshold: ctx.threshold,
+        onTrigger: (t) => {
+          expected++;
+          triggers.set(t.transactionId, t);
+        },
+      }),
+      seconds * 1000 * 3 + 30_000, 'live produce',
+    );
+    // Wait (bounded) for the remaining alerts and for the detector to process the whole live stream.
+    const waitUntil = now() + 20_000;
+    while (now() < waitUntil && triggers.size > 0) await sleep(50);
+    const c = cpu.end();
+    ctx.checkLoad(label, c);
+    let after = await detector.metrics();
+    while (now() < waitUntil && total(after, 'detector_events_total') < eventsBefore + live.events) {
+      await sleep(200);
+      after = await detector.metrics();
+    }
+    const lat = summarise(latencies);
+    // Where the slow alerts were: seconds into the run (clustered at the start = catching up; periodic = a stall).
+    const p99 = lat.p99Ms;
+    const phaseStart = sentAts.length > 0 ? sentAts.reduce((a, b) => Math.min(a, b)) : 0;
+    const wallStart = new Date(Date.now() - (now() - phaseStart)).toISOString();
+    const tail = latencies
+      .map((l, i) => [round((sentAts[i]! - phaseStart) / 1000, 2), round(l, 1)] as [number, number])
+      .filter(([, l]) => l >= p99)
+      .sort((a, b) => a[0] - b[0])
+      .slice(0, 60);
+    const processed = total(after, 'detector_events_total') - eventsBefore;
+    log(`  produced ${live.events} at ${live.achievedRate}/s (target ${rate}); ${latencies.length}/${expected} alerts: p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, p999 ${lat.p999Ms} ms, max ${lat.maxMs} ms`);
+    if (triggers.size > 0) ctx.note(`${label}: ${triggers.size} of ${expected} expected alerts did not arrive within 20 s after the stream`);
+    if (live.achievedRate < rate * 0.95) ctx.note(`${label}: the producer reached ${live.achievedRate}/s of the ${rate}/s target`);
+    return {
+      ...live,
+      burstShare,
+      eventTimestamps: 'Date.now() at send time',
+      expectedAlerts: expected,
+      received: latencies.length,
+      missing: triggers.size,
+      unmatchedAlerts: unmatched,
+      alertsWithUnexpectedSender: wrongTrigger,
+      foreignPublications: foreign,
+      detectorEventsProcessed: processed,
+      detectorAlertsWritten: total(after, 'detector_alerts_written_total') - alertsBefore,
+      latency: lat,
+      firstTriggerAt: wallStart,
+      slowestAtSeconds: tail,
+      detectorBatches: histogramDelta(before, after, 'detector_batch_seconds'),
+      detectorCheckpoints: histogramDelta(before, after, 'detector_checkpoint_seconds'),
+      detectorCpuMicrosPerEvent: round(((c.processCores.detector ?? 0) * c.wallSeconds * 1e6) / Math.max(1, processed), 2),
+      detectorGc: gcDelta(before, after),
+      cpu: c,
+    };
+  } finally {
+    await subscriber.punsubscribe('fraud:alerts:*');
+    subscriber.off('pmessage', onMessage);
+  }
+}

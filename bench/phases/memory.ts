@@ -1,0 +1,64 @@
+// Phase d: the detector's RSS with many distinct senders (by default 1M) in the window, on a topic of their own.
+import type { BenchContext } from '../context.ts';
+import { phaseTimeoutMs } from '../context.ts';
+import { byLabel, cpuMeter, histogramMean, log, mb, round, sleep, total, trackEvents, waitDetectorHealthy } from '../lib.ts';
+import { produceBulk } from '../produce.ts';
+
+export async function memoryPhase(ctx: BenchContext): Promise<void> {
+  const { opts, redis } = ctx;
+  const n = opts.memorySenders;
+  const memPair = await ctx.createTopicPair(`bench-senders-${ctx.id}`);
+  log(`phase d: detector RSS with ${n} distinct senders`);
+  await redis.flushdb();
+  await redis.set(ctx.sentinel, '1');
+  const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
+  const cpu = cpuMeter(ctx.watched);
+  const d = await ctx.startDetector('memory', memPair.topic, memPair.dlq);
+  await waitDetectorHealthy(d);
+  await sleep(2000);
+  const m0 = await d.metrics();
+  const baseline = { rssBytes: total(m0, 'detector_process_resident_memory_bytes'), heapUsedBytes: total(m0, 'detector_nodejs_heap_size_used_bytes'), proc: d.vmRss() };
+  // Event times within the last ~50 s: every sender stays in the window (state is dropped after two idle windows).
+  const spanMs = 45_000;
+  const producing = produceBulk(ctx.producer!, memPair.topic, {
+    events: n, senders: n, burstShare: 0, malformedShare: 0, startTime: Date.now() - 50_000, spanMs, seed: opts.seed + 2, accountPrefix: `MEM_${ctx.id}_`,
+  }, { batchSize: opts.produceBatch, concurrency: opts.produceConcurrency, threshold: ctx.threshold });
+  producing.catch(() => undefined);
+  const progress = await trackEvents(d, n, phaseTimeoutMs(n, 1000), 500);
+  const prod = await producing;
+  await sleep(3000);
+  const m1 = await d.metrics();
+  const procMem = d.vmRss();
+  const c = cpu.end();
+  ctx.checkLoad('memory', c);
+  const rss = total(m1, 'detector_process_resident_memory_bytes');
+  const heapUsed = total(m1, 'detector_nodejs_heap_size_used_bytes');
+  const outcomes = byLabel(m1, 'detector_events_total', 'outcome');
+  const how = await ctx.stopDetector(d, 'memory'); // the final checkpoint holds every sender still in the window
+  let inCheckpoint = 0;
+  for (let p = 0; p < opts.partitions; p++) inCheckpoint += await redis.hlen(`fraud:detector:${d.group}:${memPair.topic}:${p}:state`);
+  const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
+  const r = (ctx.report.phases.memory = {
+    senders: n,
+    eventTimeSpanMs: spanMs,
+    produce: { seconds: prod.seconds, eventsPerSecond: prod.eventsPerSecond, concurrentWithConsume: true },
+    detectorSecondsFromFirstEvent: round((progress.reachedAt - (progress.first?.t ?? 0)) / 1000, 2),
+    outcomes,
+    baseline: { rssMB: mb(baseline.rssBytes), heapUsedMB: mb(baseline.heapUsedBytes), vmRssMB: baseline.proc ? mb(baseline.proc.rssBytes) : null },
+    after: { rssMB: mb(rss), heapUsedMB: mb(heapUsed), vmRssMB: procMem ? mb(procMem.rssBytes) : null, vmHwmMB: procMem ? mb(procMem.hwmBytes) : null },
+    rssBytesPerSender: Math.round(rss / n),
+    rssDeltaBytesPerSender: Math.round((rss - baseline.rssBytes) / n),
+    heapDeltaBytesPerSender: Math.round((heapUsed - baseline.heapUsedBytes) / n),
+    sendersInFinalCheckpoint: inCheckpoint,
+    redisUsedMemoryDeltaMB: mb(usedAfter - usedBefore),
+    checkpoints: histogramMean(m1, 'detector_checkpoint_seconds'),
+    batches: histogramMean(m1, 'detector_batch_seconds'),
+    detectorStopped: how,
+    cpu: c,
+  });
+  log(`  RSS ${r.after.rssMB} MB (baseline ${r.baseline.rssMB} MB, peak ${r.after.vmHwmMB} MB): ${r.rssBytesPerSender} B/sender total, ${r.rssDeltaBytesPerSender} B/sender above baseline; heap +${r.heapDeltaBytesPerSender} B/sender; ${inCheckpoint} senders in the final checkpoint`);
+  if ((outcomes.late ?? 0) > 0 || (outcomes.alert ?? 0) > 0) ctx.note(`memory phase: unexpected outcomes ${JSON.stringify(outcomes)}`);
+  if (inCheckpoint !== n) ctx.note(`memory phase: the final checkpoint holds ${inCheckpoint} senders, expected ${n}`);
+  await ctx.checkSentinel('memory');
+  ctx.saveProgress();
+}

@@ -1,0 +1,175 @@
+// The detector benchmark's report: what bench/run.ts writes to bench/results/detector-<time>.json and what
+// bench/readme.ts renders into bench/README.md. Reports of earlier runs may lack fields added since.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { repoRoot } from '../common/env.ts';
+import type { RawConsumeResult } from './consume.ts';
+import type { CpuReport, GcByKind, HistogramDelta, HistogramSummary, LatencySummary } from './lib.ts';
+import type { CodeVersion, MachineInfo } from './machine.ts';
+import type { BenchOptions } from './options.ts';
+import type { BulkProduceResult, LiveProduceResult } from './produce.ts';
+import type { ProfileSummary } from './profile.ts';
+import { writeReadme } from './readme.ts';
+
+export interface DetectorReport {
+  benchmark: 'detector';
+  id: string;
+  startedAt: string;
+  command: string;
+  status: 'running' | 'ok' | 'failed' | 'aborted';
+  /** The command-line options, `phases` with the phases they depend on. */
+  options: BenchOptions;
+  /** What the detectors got on top of the stack's settings. */
+  detectorEnv: Record<string, string>;
+  detectorNodeArgs: string[];
+  phases: PhaseResults;
+  /** Shortfalls noticed during the run, in words. */
+  observations: string[];
+  /** Phases during which other work used a noticeable share of the CPUs. */
+  loadNotes: LoadNote[];
+  machine?: MachineInfo;
+  code?: CodeVersion;
+  /** How each detector ended and what it warned about, by phase. */
+  detectorLogs?: Record<string, DetectorLog>;
+  /** With --cpu-prof: where the throughput-phase detector spent its time. */
+  cpuProfile?: ProfileSummary;
+  durationSeconds?: number;
+  error?: string;
+  finishedAt?: string;
+  totalSeconds?: number;
+}
+
+/** The latency run at half the sustained rate is `latency`; the runs at fixed rates are `latencyAt<rate>`. */
+export type ExtraLatencyKey = `latencyAt${number}`;
+
+export interface PhaseResults {
+  produce?: ProducePhase;
+  raw?: RawPhase[];
+  detector?: ThroughputPhase;
+  latency?: LatencyPhase;
+  [key: ExtraLatencyKey]: LatencyPhase | undefined;
+  memory?: MemoryPhase;
+}
+
+export interface LoadNote {
+  phase: string;
+  otherCores: number;
+  machineCores: number;
+  /** 1-minute load average before and after the phase. */
+  loadavg1: number[];
+}
+
+export interface DetectorLog {
+  exit: string;
+  /** Warning and error lines it printed, and the last ten of them. */
+  count: number;
+  last: string[];
+}
+
+export interface ProducePhase extends BulkProduceResult {
+  topic: string;
+  meanEventBytes: number;
+  cpu: CpuReport;
+}
+
+/** The best of `--raw-repeats` runs of one client, and all runs. */
+export interface RawPhase extends RawConsumeResult {
+  cpu: CpuReport;
+  runs: Array<{ eventsPerSecondFromJoin: number; eventsPerSecond: number; otherCores: number }>;
+}
+
+export interface ThroughputPhase {
+  events: number;
+  secondsFromSpawn: number;
+  eventsPerSecond: number;
+  startupSeconds: number;
+  eventsAtFirstSample: number;
+  secondsFromFirstSample: number;
+  eventsPerSecondExclStartup: number;
+  rate5sWindows: { min: number; median: number; max: number } | null;
+  healthySeconds: number | null;
+  eventsPerSecondFromHealthy: number | null;
+  ratioToKafkajsRaw: number | null;
+  ratioToKafkajsRawFromJoin: number | null;
+  ratioToKafkajsRawInclStartup: number | null;
+  outcomes: Record<string, number>;
+  alerts: {
+    expected: number;
+    writtenMetric: number;
+    duplicatesMetric: number;
+    flaggedAccountsInRedis: number;
+    alertStreamLength: number;
+    ok: boolean;
+  };
+  batches: HistogramSummary & { meanEvents: number; busyShareOfWall: number };
+  cpuMicrosPerEvent: number;
+  kafkajsRawCpuMicrosPerMessage: number | null;
+  ratioByCpuTime: number | null;
+  checkpoints: HistogramSummary;
+  gc: GcByKind;
+  rssBytesAtEnd: number;
+  heapUsedBytesAtEnd: number;
+  pollIntervalMs: number;
+  /** [ms since spawn, events], every fifth sample. */
+  samples: Array<[number, number]>;
+  cpu: CpuReport;
+}
+
+export interface LatencyPhase extends LiveProduceResult {
+  burstShare: number;
+  eventTimestamps: string;
+  expectedAlerts: number;
+  received: number;
+  missing: number;
+  unmatchedAlerts: number;
+  alertsWithUnexpectedSender: number;
+  foreignPublications: number;
+  detectorEventsProcessed: number;
+  detectorAlertsWritten: number;
+  latency: LatencySummary;
+  /** Wall-clock time of the first alert-triggering send; slowestAtSeconds are offsets from it. */
+  firstTriggerAt: string;
+  /** [seconds into the run, latency ms] of the alerts at or above p99. */
+  slowestAtSeconds: Array<[number, number]>;
+  detectorBatches: HistogramDelta;
+  detectorCheckpoints: HistogramDelta;
+  detectorCpuMicrosPerEvent: number;
+  detectorGc: GcByKind;
+  cpu: CpuReport;
+}
+
+export interface MemoryPhase {
+  senders: number;
+  eventTimeSpanMs: number;
+  produce: { seconds: number; eventsPerSecond: number; concurrentWithConsume: boolean };
+  detectorSecondsFromFirstEvent: number;
+  outcomes: Record<string, number>;
+  baseline: { rssMB: number; heapUsedMB: number; vmRssMB: number | null };
+  after: { rssMB: number; heapUsedMB: number; vmRssMB: number | null; vmHwmMB: number | null };
+  rssBytesPerSender: number;
+  rssDeltaBytesPerSender: number;
+  heapDeltaBytesPerSender: number;
+  sendersInFinalCheckpoint: number;
+  redisUsedMemoryDeltaMB: number;
+  checkpoints: HistogramSummary;
+  batches: HistogramSummary;
+  detectorStopped: string;
+  cpu: CpuReport;
+}
+
+export const readReport = (file: string): DetectorReport => JSON.parse(readFileSync(file, 'utf8')) as DetectorReport;
+
+/** The report so far, next to where it will go (`<path>.tmp`): a failed or aborted run leaves that. */
+export function saveProgress(path: string, report: DetectorReport): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** The finished report (saved with saveProgress): move it to `path` and, unless told not to, render bench/README.md from it. */
+export function publishReport(path: string, report: DetectorReport, opts: { readme: boolean; profileReport?: string }, log: (msg: string) => void): void {
+  renameSync(`${path}.tmp`, path);
+  log(`report: ${path}`);
+  if (!opts.readme) return;
+  const profiled = opts.profileReport ? { report: readReport(opts.profileReport), file: resolve(opts.profileReport).replace(repoRoot, '') } : undefined;
+  writeReadme(`${repoRoot}bench/README.md`, report, path.replace(repoRoot, ''), profiled);
+  log('rewrote bench/README.md');
+}
