@@ -58,7 +58,7 @@ export const policySchema = {
   ESCALATION_REVIEW_AFTER: intVar({ min: 0, default: 3 }),
   ESCALATION_3DS_AFTER: intVar({ min: 0, default: 5 }),
   ESCALATION_BLOCK_AFTER: intVar({ min: 0, default: 10 }),
-  REVIEW_SLA: durationVar('4h'),
+  REVIEW_SLA: durationVar('4h').refine((ms) => ms >= 1000, 'must be at least 1s'),
 };
 
 // ---- Detector ----------------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ export const detectorConfigSchema = z
     // An event up to the skew in the future moves the partition's watermark that far ahead; with a skew of a window
     // or more, every payment on time after it would be late.
     if (c.MAX_CLOCK_SKEW_SECONDS >= c.VELOCITY_WINDOW_SECONDS) {
-      ctx.addIssue({ code: 'custom', path: ['MAX_CLOCK_SKEW_SECONDS'], message: `must be less than VELOCITY_WINDOW_SECONDS (${c.VELOCITY_WINDOW_SECONDS})` });
+      ctx.addIssue({ code: 'custom', path: ['MAX_CLOCK_SKEW_SECONDS'], message: `must be less than VELOCITY_WINDOW_SECONDS (${c.VELOCITY_WINDOW_SECONDS}); its default is 30, so a window of 30s or less needs a smaller skew` });
     }
   });
 export type DetectorConfig = z.output<typeof detectorConfigSchema>;

@@ -61,7 +61,7 @@ export const alertSignalSchema = z.object({
   alert_id: idField('alert_id'),
   sender_account_id: idField('sender_account_id'),
   velocity_count: z.number({ error: 'velocity_count must be a number' }).int('velocity_count must be a whole number').min(1, 'velocity_count must be at least 1'),
-  amount: z.number({ error: 'amount must be a number' }).positive('amount must be greater than 0').max(Number.MAX_SAFE_INTEGER, 'amount must be finite'),
+  amount: z.number({ error: 'amount must be a number' }).positive('amount must be greater than 0'),
   currency: z.string({ error: 'currency must be a string' }).regex(/^[A-Z]{3}$/, 'currency must be a 3-letter ISO 4217 code'),
   region: idField('region'),
   alert_timestamp: isoTime('alert_timestamp'),

@@ -1,5 +1,5 @@
 // The fraud case workflow's contract: its id, type, input, state, and the signals, query and update it takes. Shared
-// by the workflow, the detector's signaller, the CLI and the console. Workflow-safe: only @temporalio/workflow.
+// by the workflow, the detector's signaller, the CLI and the console. Workflow-safe: @temporalio/workflow and zod.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { AlertSignal } from './alert.ts';
@@ -99,6 +99,8 @@ export interface CaseState {
   actions: ActionRecord[];
   closedAt?: string;
   closedReason?: string;
+  /** The issuer refused this case's card block: the ladder waits for an operator. */
+  blockRefused?: boolean;
   /** Sequence of this case's audit entries (their ids are caseId#seq). */
   auditSeq?: number;
 }

@@ -11,8 +11,6 @@ export const FailureType = {
   InvalidExportWindow: 'InvalidExportWindow',
   /** A case workflow started with input that is not a case. */
   InvalidCaseInput: 'InvalidCaseInput',
-  /** A review decision that is not one (its validator refuses these before they reach the case). */
-  InvalidReviewDecision: 'InvalidReviewDecision',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

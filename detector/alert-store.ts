@@ -16,10 +16,10 @@ import type { Alert, AlertRecord } from '../contracts/alert.ts';
 import { RedisErrorCode, isRedisError } from '../contracts/failures.ts';
 import { alertKeys as keys, checkpointKeys } from '../contracts/redis-keys.ts';
 
-// All or nothing. The shebang makes it a flagged script: Redis refuses it before it starts when it is out of memory
-// (noeviction), instead of failing it midway with some writes done; a key of the wrong type (someone wrote it by
-// hand) is refused before any write. Without this, a claim of the seen key followed by a failed write would make
-// every retry a "duplicate" and lose the alert.
+// All or nothing. A flagged script (the shebang) is refused as a whole when Redis is out of memory (noeviction), and
+// once it runs it completes; the keys' types and the counter's syntax are checked before any write; and the alert id
+// is marked as seen only after everything else is written. Otherwise a claim of the seen key followed by a failed
+// write would make every retry a "duplicate" and lose the alert.
 const WRITE_ALERT = `#!lua
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local want = {[2] = 'set', [3] = 'string', [4] = 'string', [5] = 'stream'}
@@ -27,11 +27,11 @@ for i, t in pairs(want) do
   local got = redis.call('TYPE', KEYS[i])['ok']
   if got ~= 'none' and got ~= t then return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. got .. ', not a ' .. t) end
 end
-local n = tonumber(redis.call('GET', KEYS[4]) or '0')
-if not n then return redis.error_reply('WRONGTYPE ' .. KEYS[4] .. ' is not a counter') end
+local c = redis.call('GET', KEYS[4]) or '0'
+if not string.match(c, '^-?%d+$') then return redis.error_reply('WRONGTYPE ' .. KEYS[4] .. ' is not a counter') end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2])
-n = redis.call('INCR', KEYS[4])
+local n = redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'alert', ARGV[2], 'count', n)
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])

@@ -174,6 +174,11 @@ export class Detector {
     } finally {
       clearInterval(heartbeats);
     }
+    // A checkpoint that failed meanwhile dropped the partition and the changes it had taken: this batch's state is no
+    // longer what was written. Resume from the last durable checkpoint instead of checkpointing on top of it.
+    if (this.owned.get(partition) !== p) {
+      throw new BatchAbandonedError(`partition ${partition} was reset to its last checkpoint while this batch was written`);
+    }
     this.metrics.events.inc({ outcome: 'counted' }, counted);
     this.metrics.events.inc({ outcome: 'alert' }, alerts.length);
     this.metrics.events.inc({ outcome: 'late' }, late);
