@@ -141,8 +141,14 @@ export class CaseSignaller {
           claimAt = Date.now() + this.opts.claimIdleMs / 2;
           const claimed = (await this.redis.xautoclaim(
             keys.stream, SIGNALLER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', this.batchSize,
-          )) as [string, Entry[]];
+          )) as [string, Entry[], string[]?];
           entries = claimed[1];
+          // Redis 7 drops pending entries that were trimmed away and names them here: say so, they were never delivered.
+          const deleted = claimed[2] ?? [];
+          if (deleted.length > 0) {
+            this.undeliverable.inc(deleted.length);
+            this.log.error({ entryIds: deleted }, 'alert stream entries were trimmed before they were delivered (raise ALERT_STREAM_MAXLEN)');
+          }
         }
         if (entries.length === 0) entries = await this.read('>');
         if (entries.length === 0) continue;
@@ -226,14 +232,14 @@ export class CaseSignaller {
     if (firstError) throw firstError;
   }
 
-  /** Record entries that are not alerts in the undeliverable stream, then acknowledge them (in one transaction). */
+  /** Record entries that are not alerts in the undeliverable stream; acknowledge only those that were recorded. */
   private async setAside(rejected: Array<{ id: string; reason: string; fields: string[] | null }>): Promise<void> {
-    const tx = this.redis.multi();
+    const p = this.redis.pipeline();
     for (const r of rejected) {
-      tx.xadd(keys.undeliverable, 'MAXLEN', '~', '100000', '*', 'entry_id', r.id, 'reason', r.reason, 'fields', JSON.stringify(r.fields));
+      p.xadd(keys.undeliverable, 'MAXLEN', '~', '100000', '*', 'entry_id', r.id, 'reason', r.reason, 'fields', JSON.stringify(r.fields));
     }
-    tx.xack(keys.stream, SIGNALLER_GROUP, ...rejected.map((r) => r.id));
-    await tx.exec();
+    for (const [err] of (await p.exec()) ?? []) if (err) throw err; // nothing acknowledged: set aside again next round
+    await this.redis.xack(keys.stream, SIGNALLER_GROUP, ...rejected.map((r) => r.id));
     this.undeliverable.inc(rejected.length);
     for (const r of rejected) this.log.error({ entryId: r.id, reason: r.reason }, `alert stream entry is not an alert; moved to ${keys.undeliverable}`);
   }
