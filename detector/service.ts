@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DetectorStore } from './alert-store.ts';
 import { isFencedError } from './alert-store.ts';
 import { parsePaymentEvent } from './event.ts';
-import type { BatchControl, DeadLetterProducer, InboundBatch, OutboundMessage, PaymentsConsumer } from './kafka.ts';
+import type { BatchControl, DeadLetterProducer, InboundBatch, InboundMessage, OutboundMessage, PaymentsConsumer } from './kafka.ts';
 import type { DetectorMetrics } from './metrics.ts';
 import { PartitionVelocityState, type VelocityRule } from './velocity.ts';
 
@@ -125,27 +125,31 @@ export class Detector {
     const alerts: Alert[] = [];
     const deadLetters: OutboundMessage[] = [];
     const now = Date.now();
+    // Per batch, not per event: the parse options and the headers every dead letter of this batch shares.
+    const parseOptions = { now, maxClockSkewMs: this.opts.maxClockSkewMs };
+    const failedAt = new Date(now).toISOString();
+    const sourcePartition = String(partition);
+    const deadLetter = (m: InboundMessage, reason: string) =>
+      deadLetters.push({
+        key: m.key,
+        value: m.value,
+        headers: {
+          'dlq-reason': reason,
+          'dlq-source-topic': topic,
+          'dlq-source-partition': sourcePartition,
+          'dlq-source-offset': m.offset,
+          'dlq-failed-at': failedAt,
+        },
+      });
     let late = 0;
     let counted = 0;
     for (const m of messages) {
       const offset = BigInt(m.offset);
       if (p.nextOffset !== null && offset < p.nextOffset) continue; // already in the restored state
       const key = m.key === null ? null : m.key.toString('utf8');
-      const deadLetter = (reason: string) =>
-        deadLetters.push({
-          key: m.key,
-          value: m.value,
-          headers: {
-            'dlq-reason': reason,
-            'dlq-source-topic': topic,
-            'dlq-source-partition': String(partition),
-            'dlq-source-offset': m.offset,
-            'dlq-failed-at': new Date(now).toISOString(),
-          },
-        });
-      const parsed = parsePaymentEvent(m.value, key, { now, maxClockSkewMs: this.opts.maxClockSkewMs });
+      const parsed = parsePaymentEvent(m.value, key, parseOptions);
       if (!parsed.ok) {
-        deadLetter(parsed.reason);
+        deadLetter(m, parsed.reason);
       } else {
         const outcome = p.state.apply(parsed.event, m.offset);
         if (outcome.kind === 'alert') alerts.push(outcome.alert);
@@ -154,6 +158,7 @@ export class Detector {
           // Too old to take part in the rule: kept on the dead-letter topic, where it can be seen and replayed.
           late++;
           deadLetter(
+            m,
             `late: event time ${new Date(parsed.event.timestamp).toISOString()} is a window or more behind the partition's newest ` +
               `event time ${new Date(outcome.watermark).toISOString()}; it took no part in the velocity rule`,
           );

@@ -194,7 +194,7 @@ describe('fraud case workflow', () => {
 
   it('when the issuer is down for longer than the other actions retry, then the block is still retried until it lands, and the notice follows it', () => {
     let attempts = 0;
-    return withCase({ fail: { blockCard: () => (++attempts <= 25 ? new Error('issuer unreachable') : undefined) } }, async (h, rec, acc) => {
+    return withCase({ fail: { blockCard: () => (++attempts <= 25 ? new Error('issuer unreachable') : undefined) }, record: 'block-retried' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 11);
       await settle(h, (x) => x.stage === 'REQUIRE_3DS');
       expect(rec.count('notifyIssuer')).toBe(0);
@@ -209,7 +209,7 @@ describe('fraud case workflow', () => {
   });
 
   it('when the issuer refuses the block, then the issuer is not told "card blocked", the stage stays, and the trail asks for an operator', () =>
-    withCase({ fail: { blockCard: () => ApplicationFailure.nonRetryable('card unknown to the issuer', 'CardUnknown') } }, async (h, rec, acc) => {
+    withCase({ fail: { blockCard: () => ApplicationFailure.nonRetryable('card unknown to the issuer', 'CardUnknown') }, record: 'block-refused' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 11);
       const s = await settle(h, (x) => x.actions.some((a) => a.action === 'BLOCK_CARD'));
       await signalAlerts(h, acc, 12, 13); // more alerts do not retry the block on their own
@@ -225,7 +225,7 @@ describe('fraud case workflow', () => {
     }));
 
   it('when alerts race the close of a case, then they open a new case with a case id of its own', () =>
-    withCase({}, async (h, rec, acc) => {
+    withCase({ record: 'reopened' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 4);
       const first = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
       // The next alerts arrive while the case is closing (clearing the account is under way): they belong to a new case.
@@ -241,7 +241,7 @@ describe('fraud case workflow', () => {
     }));
 
   it('when signals and updates carry hostile payloads, then each is refused or recorded as rejected and the case goes on unchanged', () =>
-    withCase({}, async (h, rec, acc) => {
+    withCase({ record: 'hostile-inputs' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 4);
       const before = await settle(h, (x) => x.stage === 'MANUAL_REVIEW');
       // What the Web UI's Send Signal or the temporal CLI accept: any JSON at all.
