@@ -8,16 +8,19 @@ import type { CaseActivities } from '../contracts/activities.ts';
 import { FailureType } from '../contracts/failures.ts';
 import { alertKeys, caseKeys } from '../contracts/redis-keys.ts';
 import type { IssuerAdapter } from './issuer.ts';
-import { maskPhone, sendOnce, type SmsTransport } from './sms.ts';
+import { maskPhone, sendOnce, smsReference, SmsAttemptInFlightError, type SmsTransport } from './sms.ts';
 
 export interface ActivityDeps {
   redis: Redis;
   audit: AuditLog;
   sms: SmsTransport;
   issuer: IssuerAdapter;
+  /** See activities/sms.ts (default SMS_SETTLE_MS). */
+  smsSettleMs?: number;
+  retentionDays?: number;
 }
 
-export function createActivities({ redis, audit, sms, issuer }: ActivityDeps): CaseActivities {
+export function createActivities({ redis, audit, sms, issuer, smsSettleMs, retentionDays }: ActivityDeps): CaseActivities {
   const cardholder = async (accountId: string) => redis.hgetall(caseKeys.cardholder(accountId));
 
   return {
@@ -37,12 +40,15 @@ export function createActivities({ redis, audit, sms, issuer }: ActivityDeps): C
     async sendVerificationSms({ idempotencyKey, accountId }) {
       const { phone } = await cardholder(accountId);
       if (!phone) throw ApplicationFailure.nonRetryable(`no phone number on file for ${accountId}`, FailureType.NoPhoneOnFile);
-      const body = 'Unusual activity on your card. Reply YES to confirm your recent payments or call the number on the back of your card.';
+      const body = `Unusual activity on your card. Reply YES to confirm your recent payments or call the number on the back of your card. Ref ${smsReference(idempotencyKey)}`;
       try {
-        const r = await sendOnce(redis, sms, phone, body, idempotencyKey);
-        log.info('verification SMS', { accountId, to: maskPhone(phone), channel: r.channel, id: r.id, repeated: r.repeated });
-        return `verification SMS to ${maskPhone(phone)} via ${r.channel} (${r.id})`;
+        const r = await sendOnce(redis, sms, phone, body, idempotencyKey, { settleMs: smsSettleMs, retentionDays });
+        log.info('verification SMS', { accountId, to: maskPhone(phone), channel: r.channel, id: r.id, repeated: r.repeated, recovered: r.recovered });
+        return `verification SMS to ${maskPhone(phone)} via ${r.channel} (${r.id})${r.recovered ? ', found sent by an earlier attempt' : ''}`;
       } catch (err) {
+        if (err instanceof SmsAttemptInFlightError) {
+          throw ApplicationFailure.create({ message: err.message, type: FailureType.SmsAttemptInFlight, nextRetryDelay: err.retryInMs });
+        }
         // 4xx from Twilio: the request itself is wrong, retrying cannot help.
         const status = (err as { status?: number }).status;
         if (status !== undefined && status >= 400 && status < 500 && status !== 429) {

@@ -122,6 +122,11 @@ export const workerConfigSchema = z
     TWILIO_FROM_NUMBER: optionalStr(),
     /** Send Twilio API calls to another base URL (a local mock of Twilio's OpenAPI description). */
     TWILIO_API_BASE: optionalStr(),
+    /**
+     * An SMS attempt that did not record its result is looked up at Twilio, before any resend, this long after it
+     * started (at least the 8s a Twilio request may take; see activities/sms.ts).
+     */
+    SMS_SETTLE_SECONDS: intVar({ min: 10, max: 3600, default: 30 }),
     LOG_LEVEL: logLevelVar(),
   })
   .superRefine((c, ctx) => {

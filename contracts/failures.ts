@@ -1,12 +1,14 @@
 // Failure types: the one list of the `type` an ApplicationFailure carries across Temporal (workflow <-> activities
 // <-> clients), and the error codes of Redis replies the platform acts on. Workflow-safe.
 
-/** ApplicationFailure types. Each is non-retryable where it is thrown: retrying cannot help. */
+/** ApplicationFailure types. Each is non-retryable where it is thrown (retrying cannot help), unless it says otherwise. */
 export const FailureType = {
   /** The cardholder directory has no phone number for the account: no verification SMS. */
   NoPhoneOnFile: 'NoPhoneOnFile',
   /** Twilio refused the message (a 4xx other than 429): the request itself is wrong. */
   SmsRejected: 'SmsRejected',
+  /** Retryable: an earlier SMS attempt may still be in flight; the next attempt looks it up before any resend. */
+  SmsAttemptInFlight: 'SmsAttemptInFlight',
   /** An export run with no window, a misaligned window, or an empty or inverted one. */
   InvalidExportWindow: 'InvalidExportWindow',
   /** A case workflow started with input that is not a case. */

@@ -48,6 +48,8 @@ export const caseKeys = {
   smsOutbox: 'fraud:sms:outbox',
   /** The recorded result of an SMS send, per idempotency key. */
   smsSent: (idempotencyKey: string) => `fraud:sms:sent:${idempotencyKey}`,
+  /** An SMS attempt under way and not yet recorded (its first and last attempt times), per idempotency key. */
+  smsSending: (idempotencyKey: string) => `fraud:sms:sending:${idempotencyKey}`,
   /** The local issuer: blocks per account, and the notices stream with its dedupe key. */
   issuerBlocks: 'fraud:issuer:blocks',
   issuerNotifications: 'fraud:issuer:notifications',

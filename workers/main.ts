@@ -58,7 +58,10 @@ const worker = await Worker.create({
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
   activities: {
-    ...createActivities({ redis, audit, sms, issuer: new LocalIssuer(redis, { retentionDays: config.REDIS_STREAM_RETENTION_DAYS }) }),
+    ...createActivities({
+      redis, audit, sms, issuer: new LocalIssuer(redis, { retentionDays: config.REDIS_STREAM_RETENTION_DAYS }),
+      smsSettleMs: config.SMS_SETTLE_SECONDS * 1000, retentionDays: config.REDIS_STREAM_RETENTION_DAYS,
+    }),
     ...createExportActivities({ audit, sink: exportSink }),
   },
   maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -11,7 +11,7 @@ import { repoRoot } from '../../common/env.ts';
 import { caseStateQuery, caseWorkflowId } from '../../contracts/case.ts';
 import { FraudAlertCount, FraudStage } from '../../contracts/search-attributes.ts';
 import type { AuditEntry } from '../../contracts/audit.ts';
-import { countingProxy, type CountingProxy } from '../support/counting-proxy.ts';
+import { twilioRecorder, type TwilioRecorder } from '../../harness/twilio-recorder.ts';
 import { startPlatform, twilioMockUrl, type Platform } from '../../harness/platform.ts';
 import { config, isolatedRedis, produce, stack, uniqueId, waitFor } from '../../harness/stack.ts';
 
@@ -19,13 +19,13 @@ const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
 
 let connection: Connection;
 let client: Client;
-let proxy: CountingProxy;
+let proxy: TwilioRecorder;
 const platforms: Platform[] = [];
 
 beforeAll(async () => {
   connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   client = new Client({ connection });
-  proxy = await countingProxy(twilioMockUrl);
+  proxy = await twilioRecorder(twilioMockUrl);
 });
 const caseIds: string[] = [];
 afterAll(async () => {
@@ -36,10 +36,10 @@ afterAll(async () => {
   await connection?.close();
 });
 
-/** A detector + worker pair on their own topic, Redis db and task queue, SMS through the counting proxy; the test starts the worker. */
-async function platform(redisDb: number): Promise<Platform> {
+/** A detector + worker pair on their own topic, Redis db and task queue, SMS through the recorder; the test starts the worker. */
+async function platform(redisDb: number, opts: { twilio?: TwilioRecorder; workerEnv?: Record<string, string> } = {}): Promise<Platform> {
   const p = await startPlatform({
-    redisDb, startWorker: false, detectorEnv: { CHECKPOINT_INTERVAL_MS: '200' }, twilio: { apiBase: proxy.url },
+    redisDb, startWorker: false, detectorEnv: { CHECKPOINT_INTERVAL_MS: '200' }, twilio: { apiBase: (opts.twilio ?? proxy).url }, workerEnv: opts.workerEnv,
   });
   platforms.push(p);
   return p;
@@ -80,7 +80,6 @@ describe('fraud case end to end', () => {
     caseIds.push(caseWorkflowId(acc));
     await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550123', card_id: `card-${acc}` });
     const p = await platform(db);
-    const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
     await p.worker.start();
 
     await produce(p.topic, bursts(acc, 4));
@@ -95,7 +94,7 @@ describe('fraud case end to end', () => {
     const state = await client.workflow.getHandle(caseWorkflowId(acc)).query(caseStateQuery);
     expect(state.alertCount).toBe(12);
     expect(await redis.get(`fraud:count:sender:${acc}`)).toBe('12');
-    expect(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore).toBe(1);
+    expect(proxy.messages.filter((m) => m.to === '+14155550123')).toHaveLength(1);
     expect(await redis.hlen('fraud:issuer:blocks')).toBe(1);
     expect(await redis.xlen('fraud:issuer:notifications')).toBe(1);
     const notice = (await redis.xrange('fraud:issuer:notifications', '-', '+'))[0]![1];
@@ -131,7 +130,6 @@ describe('fraud case end to end', () => {
     caseIds.push(caseWorkflowId(acc));
     await redis.hset(`fraud:cardholder:${acc}`, { phone: '+14155550199', card_id: `card-${acc}` });
     const p = await platform(db);
-    const smsBefore = proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json'));
     await p.worker.start();
     await produce(p.topic, bursts(acc, 12));
     // Kill the worker the moment each action's effect lands, while the next one is under way, three times over.
@@ -152,11 +150,57 @@ describe('fraud case end to end', () => {
     checkExactlyOnce(entries);
     expect(entries.filter((e) => e.type === 'alert').length).toBe(12);
     expect(new Set(entries.map((e) => e.id)).size).toBe(entries.length); // no audit entry twice
-    expect(proxy.count((m, path) => m === 'POST' && path.endsWith('/Messages.json')) - smsBefore).toBe(1);
+    expect(proxy.messages.filter((m) => m.to === '+14155550199')).toHaveLength(1);
     expect(await redis.xlen('fraud:issuer:notifications')).toBe(1);
     expect(await redis.hlen('fraud:issuer:blocks')).toBe(1);
     await client.workflow.getHandle(caseWorkflowId(acc)).signal('clearAccount');
     redis.disconnect();
+  });
+
+  it('when Twilio accepts the SMS but its reply is lost (slower than the timeout, a 500 after sending, the worker killed before the record), then the cardholder still gets one SMS', async () => {
+    const twilio = await twilioRecorder(twilioMockUrl);
+    try {
+      const { db, redis } = await isolatedRedis();
+      const p = await platform(db, { twilio, workerEnv: { SMS_SETTLE_SECONDS: '10' } });
+      await p.worker.start();
+      const smsAction = async (acc: string) =>
+        (await audit(redis, acc)).find((e) => e.type === 'action' && (e.data as { action: string }).action === 'REQUIRE_3DS');
+      const scenarios: Array<[string, () => void, (acc: string) => Promise<void>]> = [
+        // The reply comes after the 8s request timeout (and the 10s start-to-close); the message was sent.
+        ['slow reply', () => Object.assign(twilio.faults, { delayReplyMs: 12_000, failAfterCreate: false }), async () => undefined],
+        // Sent, then a 500.
+        ['500 after sending', () => Object.assign(twilio.faults, { delayReplyMs: 0, failAfterCreate: true }), async () => undefined],
+        // Sent; the worker dies while the reply is on its way, before the result is recorded.
+        ['worker killed before the record', () => Object.assign(twilio.faults, { delayReplyMs: 4_000, failAfterCreate: false }), async (acc) => {
+          await waitFor('the message at Twilio', async () => twilio.messages.some((m) => m.body && m.to === phoneOf(acc)), 60_000, 20);
+          await p.worker.restart();
+        }],
+      ];
+      const phones = new Map<string, string>();
+      const phoneOf = (acc: string) => phones.get(acc)!;
+      for (const [i, [what, fault, during]] of scenarios.entries()) {
+        const acc = uniqueId(`ACC_SMS${i}_`);
+        caseIds.push(caseWorkflowId(acc));
+        phones.set(acc, `+1415555${String(1000 + i)}`);
+        await redis.hset(`fraud:cardholder:${acc}`, { phone: phoneOf(acc), card_id: `card-${acc}` });
+        fault();
+        await produce(p.topic, bursts(acc, 6)); // more than verifyAfter (5): the SMS step, not yet the block
+        await during(acc);
+        // Clear the fault once the message is at Twilio, so that only a resend could add another.
+        await waitFor(`${what}: the message at Twilio`, async () => twilio.messages.some((m) => m.to === phoneOf(acc)), 60_000, 50);
+        Object.assign(twilio.faults, { delayReplyMs: 0, failAfterCreate: false });
+        const action = await waitFor(`${what}: the SMS step recorded`, () => smsAction(acc), 90_000, 250);
+        expectWith(what, () => {
+          expect(action.detail).toMatch(/found sent by an earlier attempt/);
+          expect(twilio.messages.filter((m) => m.to === phoneOf(acc))).toHaveLength(1);
+        });
+      }
+      // Every attempt after the first looked the message up in the Messages list.
+      expect(twilio.requests((m, path) => m === 'GET' && path.includes('/Messages.json'))).toBeGreaterThanOrEqual(3);
+      redis.disconnect();
+    } finally {
+      await twilio.close();
+    }
   });
 });
 
