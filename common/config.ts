@@ -173,6 +173,13 @@ export const consoleConfigSchema = z
     CONSOLE_HTTPS: onOffVar('off'),
     /** How many recent alerts a page gets from fraud:alerts:stream when it (re)connects. */
     CONSOLE_BACKFILL_ALERTS: intVar({ min: 1, max: 1000, default: 100 }),
+    /** Sign-in limits: failed attempts per client IP and per user name tried, each within one window from its first. */
+    CONSOLE_SIGNIN_WINDOW: durationVar('15m').refine((ms) => ms >= 1000 && ms <= 86_400_000, 'must be between 1s and 1d'),
+    CONSOLE_SIGNIN_MAX_PER_IP: intVar({ min: 1, max: 100_000, default: 20 }),
+    CONSOLE_SIGNIN_MAX_PER_USER: intVar({ min: 1, max: 100_000, default: 10 }),
+    /** Password verifications (argon2id) at once, and sign-ins that may wait for one (past that: 503). */
+    CONSOLE_SIGNIN_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
+    CONSOLE_SIGNIN_QUEUE: intVar({ min: 0, max: 10_000, default: 32 }),
     LOG_LEVEL: logLevelVar(),
   })
   .transform((c) => ({ ...c, TEMPORAL_UI_URL: (c.TEMPORAL_UI_URL ?? `http://127.0.0.1:${c.TEMPORAL_UI_PORT}`).replace(/\/+$/, '') }));

@@ -1,5 +1,6 @@
 // The console's HTTP and Socket.IO server, composed from its parts in the order that matters: headers (helmet) and
-// the public routes (health, assets) first; then sessions (sessions.ts) and the signed-in user; sign-in (auth.ts);
+// the public routes (health, assets) first; then sessions (sessions.ts) and the signed-in user; sign-in (auth.ts)
+// behind its limits (sign-in-limits.ts);
 // then the gate that needs a signed-in user and a CSRF token for everything below it: sign-out, the dashboard
 // (dashboard.ts), case pages (case-page.ts), decisions and clearing behind roles (case-actions.ts); the 404 and
 // error pages last (errors.ts). Live alerts go over Socket.IO (sockets.ts) to signed-in sessions only.
@@ -92,13 +93,13 @@ export function createConsole(deps: ConsoleDeps): ConsoleServer {
 
   app.use(sessions.middleware);
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
-  app.use(loadSignedInUser(users));
-  app.use(signInRoutes({ log, users, csrf, pages }));
+  app.use(loadSignedInUser({ log, users, sessions }));
+  app.use(signInRoutes({ config, redis, log, users, sessions, csrf }));
 
   // ---- everything below needs a signed-in user and, to change anything, the session's CSRF token ---------------
   app.use(requireSignIn);
   app.use(csrf.protect);
-  app.use(signOutRoutes({ log, io: live.io }));
+  app.use(signOutRoutes({ log, io: live.io, sessions }));
   app.use(dashboardRoutes({ redis, temporal, pages }));
   app.use(casePageRoutes({ config, redis, temporal, audit: new AuditLog(redis), pages }));
   app.use(caseActionRoutes({ log, temporal, pages, requireRole }));

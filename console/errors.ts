@@ -22,8 +22,10 @@ export function errorHandler(deps: { log: Logger; generateToken: CsrfTokenGenera
       : status < 500 ? (e.message ?? 'bad request') : 'Something went wrong; the console log has the details.';
     if (status >= 500) log.error({ err, path: req.path }, 'request failed');
     if (res.headersSent) return;
-    // Not pages.page(): the flash stays for the next page, and an error before the session middleware has no session.
-    const ctx: PageContext = { user: userOf(res), csrfToken: req.session ? generateToken(req) : '' };
+    // Not pages.page(): the flash stays for the next page. No token without a signed-in user (making one writes the
+    // session); an error before the session middleware has no session either.
+    const user = userOf(res);
+    const ctx: PageContext = { user, csrfToken: user && req.session ? generateToken(req) : '' };
     res.status(status).send(errorPage(ctx, status, message));
   };
 }

@@ -74,22 +74,22 @@ program
   .argument('<name>', 'user name: lowercase letters, digits, . _ -')
   .addOption(new Option('--role <role>', 'what the user may do').choices(ROLES).makeOptionMandatory())
   .option('--password-stdin', 'read the password from standard input (first line)')
-  .option('--replace', 'change the password and role of an existing user')
+  .option('--replace', 'change the password and role of an existing user (ends their sessions)')
   .action(async (name: string, o: { role: Role; passwordStdin?: boolean; replace?: boolean }) => {
     const generated = !o.passwordStdin;
     const password = generated ? randomBytes(18).toString('base64url') : (await text(process.stdin)).split(/\r?\n/)[0] ?? '';
     const user = await withUsers((users) => users.add(name, o.role, password, { replace: o.replace }));
-    process.stdout.write(`${o.replace ? 'updated' : 'created'} user ${user.name} (role ${user.role})\n`);
+    process.stdout.write(`${o.replace ? 'updated' : 'created'} user ${user.name} (role ${user.role})${o.replace ? '; their sessions are ended' : ''}\n`);
     if (generated) process.stdout.write(`password: ${password}\n(shown once: pass it on safely)\n`);
   });
 
 program
   .command('remove-user')
-  .description('delete a user (their open sessions end at their next request)')
+  .description('delete a user and end their sessions')
   .argument('<name>')
   .action(async (name: string) => {
     if (!(await withUsers((users) => users.remove(name)))) throw new UserError(`no user ${name}`);
-    process.stdout.write(`removed user ${name}\n`);
+    process.stdout.write(`removed user ${name}; their sessions are ended\n`);
   });
 
 program

@@ -33,7 +33,10 @@ export function accountParam(value: unknown): string {
 }
 
 export interface Pages {
-  /** The context of a page for this request; takes the flash message out of the session (it shows once). */
+  /**
+   * The context of a page for this request; takes the flash message out of the session (it shows once). Only a
+   * signed-in request gets a CSRF token: making one writes the session, and an anonymous request must write nothing.
+   */
   page(req: Request, res: Response): PageContext;
   /** Post/redirect/get: keep `flash` for the next page and redirect (303) to `to`. */
   flashAndBack(req: Request, res: Response, to: string, flash: Flash): void;
@@ -42,9 +45,11 @@ export interface Pages {
 export function pages(generateToken: CsrfTokenGenerator): Pages {
   return {
     page(req, res) {
+      const user = userOf(res);
+      if (!user) return { csrfToken: '' };
       const flash = req.session.flash;
       if (flash) delete req.session.flash;
-      return { user: userOf(res), csrfToken: generateToken(req), flash };
+      return { user, csrfToken: generateToken(req), flash };
     },
     flashAndBack(req, res, to, flash) {
       req.session.flash = flash;

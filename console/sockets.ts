@@ -1,13 +1,16 @@
 // Socket.IO for signed-in users only: the handshake carries the session cookie (same origin only), each socket joins
 // the alerts room and its session's room and gets the recent alerts first; the AlertRelay forwards live alerts from
-// Redis to the room. Sockets outlive requests, so a sweep drops those whose session or user has gone.
+// Redis to the room. Sockets outlive requests, so a sweep drops those whose session or user has gone, and the sockets
+// of sessions ended elsewhere (sign-out, a password change or removal by the CLI: consoleKeys.sessionsEnded) go at once.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Session, SessionData } from 'express-session';
 import type { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
 import type { Logger } from '../common/logger.ts';
+import { consoleKeys } from '../contracts/redis-keys.ts';
 import { ALERTS_ROOM, AlertRelay } from './alerts.ts';
 import { errorText } from './requests.ts';
+import { endedSessionIds } from './session-index.ts';
 import { sessionRoom, type Sessions } from './sessions.ts';
 import type { UserStore } from './users.ts';
 
@@ -50,8 +53,8 @@ export function createLiveAlerts(http: HttpServer, deps: LiveAlertDeps): LiveAle
     const req = socket.request as SessionRequest;
     const name = req.session?.user;
     if (!name || !req.sessionID) return next(new Error('unauthorized: sign in first'));
-    users.get(name).then((user) => {
-      if (!user) return next(new Error('unauthorized: sign in first'));
+    Promise.all([users.get(name), sessions.index.listed(name, req.sessionID)]).then(([user, listed]) => {
+      if (!user || !listed) return next(new Error('unauthorized: sign in first'));
       socket.data = { user: user.name, sid: req.sessionID };
       next();
     }, next);
@@ -68,15 +71,24 @@ export function createLiveAlerts(http: HttpServer, deps: LiveAlertDeps): LiveAle
   const sweepOnce = () => {
     for (const socket of io.of('/').sockets.values()) {
       const { sid, user } = socket.data as { sid: string; user: string };
-      void Promise.all([getSession(sid), users.get(user)]).then(
-        ([s, u]) => {
-          if (!s?.user || !u) socket.disconnect(true);
+      void Promise.all([getSession(sid), users.get(user), sessions.index.listed(user, sid)]).then(
+        ([s, u, listed]) => {
+          if (!s?.user || !u || !listed) socket.disconnect(true);
         },
         () => undefined,
       );
     }
   };
   let sweep: NodeJS.Timeout | undefined;
+
+  // Sessions ended by another process (or console): their sockets go now, not at the next sweep.
+  const subscriber = deps.subscriber;
+  const onEnded = (channel: string, message: string) => {
+    if (channel !== consoleKeys.sessionsEnded) return;
+    for (const sid of endedSessionIds(message)) io.in(sessionRoom(sid)).disconnectSockets(true);
+  };
+  const subscribeEnded = () =>
+    void subscriber.subscribe(consoleKeys.sessionsEnded).catch((err: unknown) => log.warn({ err: errorText(err) }, 'subscribing to ended sessions failed (retrying on reconnect)'));
 
   return {
     io,
@@ -85,6 +97,10 @@ export function createLiveAlerts(http: HttpServer, deps: LiveAlertDeps): LiveAle
       sweep = setInterval(sweepOnce, SWEEP_MS);
       sweep.unref();
       relay.start();
+      // autoResubscribe is off on this connection: subscribe on every ready.
+      subscriber.on('message', onEnded);
+      subscriber.on('ready', subscribeEnded);
+      if (subscriber.status === 'ready') subscribeEnded();
     },
     async close() {
       clearInterval(sweep);

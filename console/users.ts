@@ -1,8 +1,10 @@
 // Console users in Redis: one hash per user (argon2id hash of the password, role, when it was created), plus a set of
 // names. Roles decide what a signed-in user may do; the server checks them on every request that changes a case.
+// Changing a user's password (add with replace) or removing the user ends every session the user has.
 import { hash, verify } from '@node-rs/argon2';
 import type { Redis } from 'ioredis';
 import { consoleKeys } from '../contracts/redis-keys.ts';
+import { endUserSessions } from './session-index.ts';
 
 export const ROLES = ['viewer', 'analyst', 'ops'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,7 +39,7 @@ export class UserStore {
     this.redis = redis;
   }
 
-  /** Create a user, or with `replace` change an existing one's password and role. */
+  /** Create a user, or with `replace` change an existing one's password and role and end the user's sessions. */
   async add(name: string, role: Role, password: string, opts: { replace?: boolean } = {}): Promise<User> {
     if (!USERNAME.test(name)) throw new UserError(`invalid user name ${JSON.stringify(name)}: lowercase letters, digits, '.', '_' or '-', up to 64`);
     if (!isRole(role)) throw new UserError(`invalid role ${JSON.stringify(role)}: use one of ${ROLES.join(', ')}`);
@@ -47,6 +49,7 @@ export class UserStore {
     const key = consoleKeys.user(name);
     if (opts.replace) {
       await this.redis.multi().hset(key, fields).sadd(consoleKeys.users, name).exec();
+      await endUserSessions(this.redis, name);
     } else {
       // HSETNX on the hash field claims the name atomically; the other fields follow.
       if ((await this.redis.hsetnx(key, 'hash', fields.hash)) === 0) throw new UserError(`user ${name} already exists (use --replace to change it)`);
@@ -74,8 +77,10 @@ export class UserStore {
     return this.get(name);
   }
 
+  /** Delete a user and end the user's sessions. */
   async remove(name: string): Promise<boolean> {
     const [[, n] = []] = (await this.redis.multi().del(consoleKeys.user(name)).srem(consoleKeys.users, name).exec()) ?? [];
+    await endUserSessions(this.redis, name);
     return n === 1;
   }
 

@@ -61,4 +61,11 @@ export const consoleKeys = {
   users: 'fraud:console:users',
   user: (name: string) => `fraud:console:user:${name}`,
   sessionPrefix: 'fraud:console:session:',
+  /** Sorted set of a user's session ids, scored by when each expires: what a password change or removal ends. */
+  userSessions: (name: string) => `fraud:console:user-sessions:${name}`,
+  /** Channel on which ended session ids are PUBLISHed (a JSON array), so every console drops their sockets. */
+  sessionsEnded: 'fraud:console:sessions-ended',
+  /** Failed sign-in counters (rate-limit-redis), per client IP and per user name tried; each expires with its window. */
+  signInByIp: 'fraud:console:sign-in:ip:',
+  signInByUser: 'fraud:console:sign-in:user:',
 };
