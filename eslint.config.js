@@ -42,7 +42,7 @@ const workflowForbiddenLocal = [
 ];
 
 // ---- Import layout ------------------------------------------------------------------------------------------------
-const PROCESS_FOLDERS = ['detector', 'workflows', 'activities', 'workers', 'cli', 'console', 'traffic', 'bench'];
+const PROCESS_FOLDERS = ['detector', 'workflows', 'activities', 'workers', 'cli', 'console', 'traffic', 'bench', 'chaos'];
 const LAYOUT_MESSAGE = 'import contracts/ and common/ (or move the shared piece there), not a sibling process folder';
 const zone = (target, from, message = LAYOUT_MESSAGE) => ({ target: `./${target}`, from: from.map((f) => `./${f}`), message });
 const importZones = [
@@ -53,7 +53,7 @@ const importZones = [
   zone('workers', ['harness', 'test', ...PROCESS_FOLDERS.filter((f) => !['workers', 'activities', 'workflows'].includes(f))]),
   ...PROCESS_FOLDERS.filter((f) => !['workflows', 'workers'].includes(f)).map((f) =>
     // Benchmarks start the platform through the same harness as the tests.
-    zone(f, [...(f === 'bench' ? [] : ['harness']), 'test', ...PROCESS_FOLDERS.filter((g) => g !== f)]),
+    zone(f, [...(['bench', 'chaos'].includes(f) ? [] : ['harness']), 'test', ...PROCESS_FOLDERS.filter((g) => g !== f)]),
   ),
   zone('harness', ['test', ...PROCESS_FOLDERS], 'harness/ starts processes by path; import contracts/ and common/ only'),
   zone('scripts', ['harness', 'test', ...PROCESS_FOLDERS]),
@@ -125,7 +125,7 @@ export default defineConfig([
 
   // ---- Scripts, tools and tests: console output is their interface ------------------------------------------
   {
-    files: ['traffic/**', 'scripts/**', 'bench/**', 'cli/**', 'test/**', '*.config.js'],
+    files: ['traffic/**', 'scripts/**', 'bench/**', 'chaos/**', 'cli/**', 'test/**', '*.config.js'],
     rules: { 'no-console': 'off' },
   },
 

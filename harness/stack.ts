@@ -100,7 +100,7 @@ export async function restartService(name: StackService): Promise<void> {
   await stack('up', name);
 }
 
-type StackService = 'redis' | 'kafka' | 'temporal';
+type StackService = 'redis' | 'kafka' | 'temporal' | 'twilio-mock';
 
 /** `bash stack/stack.sh up|down NAME`: for outage tests. */
 export async function stack(cmd: 'up' | 'down', name: StackService): Promise<void> {

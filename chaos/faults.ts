@@ -1,0 +1,223 @@
+// The faults of the chaos harness: each takes the run's context and a seeded random source, does its harm, and
+// heals before it returns (a kill is followed by a restart, a stop by a SIGCONT, a refusal by its undoing). Every
+// process is signalled by the pid this harness or the stack scripts started, never by a name.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { Client } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import { repoRoot } from '../common/env.ts';
+import { caseWorkflowId } from '../contracts/case.ts';
+import type { Platform } from '../harness/platform.ts';
+import { config, redisClient, stack, waitFor, withAdmin } from '../harness/stack.ts';
+import type { TwilioRecorder } from '../harness/twilio-recorder.ts';
+import { between } from './workload.ts';
+
+export interface FaultContext {
+  platform: Platform;
+  redis: Redis;
+  temporal: Client;
+  twilio: TwilioRecorder;
+  accounts: string[];
+  log: (msg: string) => void;
+  /** Hostile signals and updates sent, per account (the oracle expects each recorded as rejected). */
+  hostileSent: Map<string, number>;
+}
+
+export interface Fault {
+  name: string;
+  what: string;
+  inject: (ctx: FaultContext, r: () => number) => Promise<void>;
+}
+
+/** The detector's Kafka session timeout in chaos runs (a stop longer than this makes the group drop it). */
+export const CHAOS_SESSION_TIMEOUT_MS = 6_000;
+
+const stackPid = (name: 'redis' | 'kafka' | 'temporal') => Number(readFileSync(`${repoRoot}.stack/run/${name}.pid`, 'utf8').trim());
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function killStackService(ctx: FaultContext, name: 'redis' | 'kafka' | 'temporal', downMs: number) {
+  const pid = stackPid(name);
+  process.kill(pid, 'SIGKILL');
+  await waitFor(`${name} (pid ${pid}) to die`, async () => !alive(pid), 10_000, 50);
+  ctx.log(`${name} SIGKILLed (pid ${pid}); down for ${downMs} ms`);
+  await sleep(downMs);
+  await stack('up', name);
+  ctx.log(`${name} restarted (pid ${stackPid(name)})`);
+}
+
+async function stopStackService(ctx: FaultContext, name: 'kafka', stoppedMs: number) {
+  const pid = stackPid(name);
+  process.kill(pid, 'SIGSTOP');
+  ctx.log(`${name} SIGSTOPped (pid ${pid}) for ${stoppedMs} ms`);
+  try {
+    await sleep(stoppedMs);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
+async function stopProcess(ctx: FaultContext, which: 'detector' | 'worker', stoppedMs: number) {
+  const p = ctx.platform[which].current!;
+  p.proc.kill('SIGSTOP');
+  ctx.log(`${which} SIGSTOPped (pid ${p.pid}) for ${stoppedMs} ms`);
+  try {
+    await sleep(stoppedMs);
+  } finally {
+    p.proc.kill('SIGCONT');
+  }
+}
+
+async function killProcess(ctx: FaultContext, which: 'detector' | 'worker', r: () => number) {
+  const p = ctx.platform[which];
+  const pid = p.current!.pid;
+  await p.kill();
+  const downMs = between(r, 200, 3000);
+  ctx.log(`${which} SIGKILLed (pid ${pid}); restart in ${downMs} ms`);
+  await sleep(downMs);
+  await p.start({ port: p.current!.port });
+}
+
+/** A connection of its own: the faults below change server state, or block a connection on purpose. */
+async function withRedis<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = redisClient(0);
+  try {
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
+const run = promisify(execFile);
+
+/** Hostile inputs as an operator could send them from the Web UI or the stock CLI. */
+const HOSTILE_SIGNALS: Array<[string, string]> = [
+  ['clearAccount', '{"by":{"toString":1}}'],
+  ['clearAccount', '[1,2,3]'],
+  ['clearAccount', JSON.stringify({ by: 'x'.repeat(5000) })],
+  ['alert', 'null'],
+  ['alert', '{"alert_id":{"toString":1},"sender_account_id":7}'],
+  ['alerts', '[null,{"alert_id":1}]'],
+];
+const HOSTILE_UPDATES = ['{"decision":{"toString":1}}', 'null', '{"decision":"APPROVE_MAYBE","by":[]}'];
+
+async function hostileInputs(ctx: FaultContext, r: () => number) {
+  // The cases open by now; a few of them get every hostile payload.
+  const open: string[] = [];
+  await waitFor('a case to be open', async () => {
+    for (const acc of ctx.accounts) {
+      if (open.includes(acc)) continue;
+      const d = await ctx.temporal.workflow.getHandle(caseWorkflowId(acc)).describe().catch(() => undefined);
+      if (d?.status.name === 'RUNNING') open.push(acc);
+    }
+    return open.length > 0;
+  }, 30_000, 500);
+  const targets = open.sort(() => r() - 0.5).slice(0, 3);
+  const base = ['--address', config.TEMPORAL_ADDRESS, '--namespace', config.TEMPORAL_NAMESPACE];
+  for (const acc of targets) {
+    let sent = 0;
+    for (const [name, input] of HOSTILE_SIGNALS) {
+      await run(temporalCli, ['workflow', 'signal', ...base, '--workflow-id', caseWorkflowId(acc), '--name', name, '--input', input]);
+      sent++;
+    }
+    for (const input of HOSTILE_UPDATES) {
+      // Refused by the update's validator: the CLI exits non-zero, and that is the expected answer.
+      const res = await run(temporalCli, ['workflow', 'update', 'execute', ...base, '--workflow-id', caseWorkflowId(acc), '--name', 'completeReview', '--input', input])
+        .then(() => 'accepted', (err: Error) => err.message);
+      if (res === 'accepted') throw new Error(`a hostile completeReview update was accepted: ${input}`);
+    }
+    ctx.hostileSent.set(acc, sent);
+    ctx.log(`hostile payloads sent to ${acc}: ${sent} signals, ${HOSTILE_UPDATES.length} updates (refused)`);
+  }
+}
+
+export const FAULTS: Fault[] = [
+  { name: 'none', what: 'no fault: the baseline of the workload', inject: async () => undefined },
+  { name: 'detector-kill', what: 'SIGKILL the detector, restart it 0.2-3 s later', inject: (ctx, r) => killProcess(ctx, 'detector', r) },
+  {
+    name: 'detector-stop', what: 'SIGSTOP the detector past its Kafka session timeout, then SIGCONT',
+    inject: (ctx, r) => stopProcess(ctx, 'detector', CHAOS_SESSION_TIMEOUT_MS + between(r, 1000, 4000)),
+  },
+  { name: 'worker-kill', what: 'SIGKILL the Temporal worker, restart it 0.2-3 s later', inject: (ctx, r) => killProcess(ctx, 'worker', r) },
+  {
+    name: 'worker-stop', what: 'SIGSTOP the worker past the activities\' 10 s start-to-close timeout, then SIGCONT',
+    inject: (ctx, r) => stopProcess(ctx, 'worker', between(r, 11_000, 15_000)),
+  },
+  { name: 'redis-kill', what: 'SIGKILL redis-server (appendfsync everysec), restart it', inject: (ctx, r) => killStackService(ctx, 'redis', between(r, 500, 3000)) },
+  {
+    name: 'redis-oom', what: 'Redis refuses writes (maxmemory 1 under noeviction) for 3-8 s',
+    inject: (ctx, r) => withRedis(async (c) => {
+      const before = ((await c.config('GET', 'maxmemory')) as string[])[1]!;
+      await c.config('SET', 'maxmemory', '1');
+      ctx.log('redis maxmemory 1');
+      try {
+        await sleep(between(r, 3000, 8000));
+      } finally {
+        await c.config('SET', 'maxmemory', before);
+      }
+    }),
+  },
+  {
+    name: 'redis-busy', what: 'a Lua script keeps Redis busy for 6-9 s (BUSY replies after busy-reply-threshold, 5 s)',
+    inject: (ctx, r) => withRedis(async (c) => {
+      const secs = between(r, 6, 9);
+      ctx.log(`redis busy script for ${secs} s`);
+      await c.eval("local e = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[1]) while tonumber(redis.call('TIME')[1]) < e do end return 1", 0, String(secs));
+    }),
+  },
+  {
+    name: 'redis-pause', what: 'CLIENT PAUSE WRITE for 3-8 s',
+    inject: (ctx, r) => withRedis(async (c) => {
+      const ms = between(r, 3000, 8000);
+      await c.call('CLIENT', 'PAUSE', String(ms), 'WRITE');
+      ctx.log(`redis writes paused for ${ms} ms`);
+      await sleep(ms);
+    }),
+  },
+  { name: 'kafka-kill', what: 'SIGKILL the Kafka broker, restart it', inject: (ctx, r) => killStackService(ctx, 'kafka', between(r, 500, 2000)) },
+  { name: 'kafka-stop', what: 'SIGSTOP the Kafka broker for 5-10 s, then SIGCONT', inject: (ctx, r) => stopStackService(ctx, 'kafka', between(r, 5000, 10_000)) },
+  {
+    name: 'dlq-missing', what: 'the dead-letter topic deleted, recreated 5-10 s later',
+    inject: (ctx, r) => withAdmin(async (a) => {
+      await a.deleteTopics({ topics: [ctx.platform.dlq] });
+      ctx.log(`DLQ topic ${ctx.platform.dlq} deleted`);
+      await sleep(between(r, 5000, 10_000));
+      await a.createTopics({ waitForLeaders: true, topics: [{ topic: ctx.platform.dlq, numPartitions: 1 }] });
+      ctx.log('DLQ topic recreated');
+    }),
+  },
+  { name: 'temporal-kill', what: 'SIGKILL the Temporal server, restart it', inject: (ctx, r) => killStackService(ctx, 'temporal', between(r, 500, 2000)) },
+  {
+    name: 'twilio-slow', what: 'Twilio replies after 12 s (past the 8 s request and 10 s activity timeouts), for 15 s',
+    inject: async (ctx) => {
+      ctx.twilio.faults.delayReplyMs = 12_000;
+      ctx.log('twilio replies delayed by 12 s');
+      await sleep(15_000);
+      ctx.twilio.faults.delayReplyMs = 0;
+    },
+  },
+  {
+    name: 'twilio-fail', what: 'Twilio answers 500: first without sending, then after sending, 5 s each',
+    inject: async (ctx) => {
+      ctx.twilio.faults.failCreates = true;
+      await sleep(5000);
+      ctx.twilio.faults.failCreates = false;
+      ctx.twilio.faults.failAfterCreate = true;
+      await sleep(5000);
+      ctx.twilio.faults.failAfterCreate = false;
+    },
+  },
+  { name: 'hostile-inputs', what: 'hostile signal and update payloads from the stock temporal CLI', inject: hostileInputs },
+];
+
+export const faultByName = new Map(FAULTS.map((f) => [f.name, f]));

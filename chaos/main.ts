@@ -1,0 +1,58 @@
+// npm run chaos -- [--faults a,b|all] [--seed N] [--runs K] [--report]
+// The fault-and-fuzz harness: for each fault and each of K seeds (N, N+1, …), one bounded run (chaos/run.ts) on the
+// local stack, checked by the independent oracle. Results go to chaos/results/<fault>.jsonl (one line per run, the
+// last run of a fault and seed wins in the report); --report writes chaos/README.md from every result there.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { repoRoot } from '../common/env.ts';
+import { stack } from '../harness/stack.ts';
+import { FAULTS, faultByName } from './faults.ts';
+import { writeReport } from './report.ts';
+import { runOnce } from './run.ts';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number');
+  return n;
+};
+
+const program = new Command('chaos')
+  .description('Fault-and-fuzz runs against the local stack, checked by an independent oracle')
+  .option('--faults <names>', `comma-separated faults, or "all": ${FAULTS.map((f) => f.name).join(', ')}`, 'all')
+  .option('--seed <n>', 'first seed', int, 1)
+  .option('--runs <k>', 'seeds per fault', int, 1)
+  .option('--duration <ms>', 'workload production time per run', int, 12_000)
+  .option('--results-dir <dir>', 'where run results go', `${repoRoot}chaos/results`)
+  .option('--report', 'write chaos/README.md from the results (after the runs, if any)', false)
+  .option('--report-only', 'only write the report', false)
+  .option('--verbose', 'print each run\'s log as it goes', false)
+  .parse();
+const opts = program.opts<{ faults: string; seed: number; runs: number; duration: number; resultsDir: string; report: boolean; reportOnly: boolean; verbose: boolean }>();
+
+const names = opts.faults === 'all' ? FAULTS.map((f) => f.name) : opts.faults.split(',').map((s) => s.trim()).filter(Boolean);
+for (const n of names) if (!faultByName.has(n)) program.error(`--faults: unknown fault "${n}" (known: ${FAULTS.map((f) => f.name).join(', ')})`);
+
+let failed = 0;
+if (!opts.reportOnly) {
+  mkdirSync(opts.resultsDir, { recursive: true });
+  for (const s of ['redis', 'kafka', 'temporal', 'twilio-mock'] as const) await stack('up', s);
+  for (const name of names) {
+    for (let seed = opts.seed; seed < opts.seed + opts.runs; seed++) {
+      const fault = faultByName.get(name)!;
+      const res = await runOnce(fault, seed, {
+        durationMs: opts.duration, hostileCount: name === 'hostile-events' ? 40 : undefined, log: opts.verbose ? (l) => console.log(`  ${l}`) : undefined,
+      }).catch((err: Error) => ({
+        fault: name, seed, passed: false, elapsedMs: 0, faultAtMs: 0, tally: undefined, failures: [`the run itself failed: ${err.stack ?? err.message}`], log: [],
+      }));
+      appendFileSync(`${opts.resultsDir}/${name}.jsonl`, `${JSON.stringify({ ...res, at: new Date().toISOString() })}\n`);
+      if (!res.passed) failed++;
+      const t = res.tally;
+      console.log(`${res.passed ? 'PASS' : 'FAIL'} ${name} seed ${seed} in ${(res.elapsedMs / 1000).toFixed(1)} s` +
+        (t ? `: ${t.expectedAlerts} alerts (${t.alertsLost} lost, ${t.alertsDuplicated} dup), ${t.casesExpected} cases (${t.casesJammed} jammed), ${t.actionsExpected} actions (${t.actionsRepeated} repeated, ${t.actionsMissing} missing), ${t.hostileEvents} hostile events (${t.deadLettersMissing} not dead-lettered)` : ''));
+      if (!res.passed) for (const f of res.failures.slice(0, 10)) console.log(`    ${f}`);
+    }
+  }
+}
+if (opts.report || opts.reportOnly) writeReport(opts.resultsDir, `${repoRoot}chaos/README.md`);
+console.log(`${failed === 0 ? 'all runs passed' : `${failed} run(s) failed`}`);
+process.exit(failed === 0 ? 0 : 1);
