@@ -45,6 +45,15 @@ const alive = (pid: number) => {
   }
 };
 
+/** The stack service runs (its pid file names a live process). */
+export function stackServiceAlive(name: 'redis' | 'kafka' | 'temporal'): boolean {
+  try {
+    return alive(stackPid(name));
+  } catch {
+    return false;
+  }
+}
+
 async function killStackService(ctx: FaultContext, name: 'redis' | 'kafka' | 'temporal', downMs: number) {
   const pid = stackPid(name);
   process.kill(pid, 'SIGKILL');
@@ -143,6 +152,10 @@ async function hostileInputs(ctx: FaultContext, r: () => number) {
 
 export const FAULTS: Fault[] = [
   { name: 'none', what: 'no fault: the baseline of the workload', inject: async () => undefined },
+  {
+    name: 'hostile-events', what: '40 hostile events instead of 10: malformed JSON, missing fields, no key, a day ahead, an hour late',
+    inject: async () => undefined, // the runner makes the workload more hostile
+  },
   { name: 'detector-kill', what: 'SIGKILL the detector, restart it 0.2-3 s later', inject: (ctx, r) => killProcess(ctx, 'detector', r) },
   {
     name: 'detector-stop', what: 'SIGSTOP the detector past its Kafka session timeout, then SIGCONT',

@@ -11,7 +11,7 @@ import { auditKeys, caseKeys } from '../contracts/redis-keys.ts';
 import { startPlatform, twilioMockUrl, type Platform } from '../harness/platform.ts';
 import { config, isolatedRedis, kafka, stack, uniqueId, withAdmin } from '../harness/stack.ts';
 import { twilioRecorder } from '../harness/twilio-recorder.ts';
-import { CHAOS_SESSION_TIMEOUT_MS, type Fault, type FaultContext } from './faults.ts';
+import { CHAOS_SESSION_TIMEOUT_MS, stackServiceAlive, type Fault, type FaultContext } from './faults.ts';
 import { expectedOutcome, guideKeys, LADDER, type LogMessage } from './oracle.ts';
 import { between, makeWorkload, rng } from './workload.ts';
 
@@ -178,13 +178,13 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     await producer?.disconnect().catch(() => undefined);
     await reader?.disconnect().catch(() => undefined);
     // Leave no case of this run open on the server.
-    for (const acc of workload.accounts) await temporal.workflow.getHandle(caseWorkflowId(acc)).terminate('chaos run over').catch(() => undefined);
+    await Promise.all(workload.accounts.map((acc) => temporal.workflow.getHandle(caseWorkflowId(acc)).terminate('chaos run over').catch(() => undefined)));
     await platform?.stop({ deleteTopics: true });
     await twilio.close();
     await connection.close();
     redis.disconnect();
     // Whatever a fault left down comes back before the next run.
-    for (const s of ['redis', 'kafka', 'temporal'] as const) await stack('up', s);
+    for (const s of ['redis', 'kafka', 'temporal'] as const) if (!stackServiceAlive(s)) await stack('up', s);
   }
 }
 
