@@ -8,7 +8,7 @@ import { repoRoot } from '../common/env.ts';
 import { stack } from '../harness/stack.ts';
 import { FAULTS, faultByName } from './faults.ts';
 import { writeReport } from './report.ts';
-import { runOnce } from './run.ts';
+import { runOnce, workflowBundle } from './run.ts';
 
 const int = (v: string) => {
   const n = Number(v);
@@ -25,9 +25,11 @@ const program = new Command('chaos')
   .option('--results-dir <dir>', 'where run results go', `${repoRoot}chaos/results`)
   .option('--report', 'write chaos/README.md from the results (after the runs, if any)', false)
   .option('--report-only', 'only write the report', false)
+  .option('--order <o>', '"fault": every seed of one fault, then the next; "seed": every fault for one seed, then the next', 'fault')
   .option('--verbose', 'print each run\'s log as it goes', false)
   .parse();
-const opts = program.opts<{ faults: string; seed: number; runs: number; duration: number; resultsDir: string; report: boolean; reportOnly: boolean; verbose: boolean }>();
+const opts = program.opts<{ faults: string; seed: number; runs: number; duration: number; resultsDir: string; report: boolean; reportOnly: boolean; order: string; verbose: boolean }>();
+if (!['fault', 'seed'].includes(opts.order)) program.error('--order: "fault" or "seed"');
 
 const names = opts.faults === 'all' ? FAULTS.map((f) => f.name) : opts.faults.split(',').map((s) => s.trim()).filter(Boolean);
 for (const n of names) if (!faultByName.has(n)) program.error(`--faults: unknown fault "${n}" (known: ${FAULTS.map((f) => f.name).join(', ')})`);
@@ -36,11 +38,14 @@ let failed = 0;
 if (!opts.reportOnly) {
   mkdirSync(opts.resultsDir, { recursive: true });
   for (const s of ['redis', 'kafka', 'temporal', 'twilio-mock'] as const) await stack('up', s);
-  for (const name of names) {
-    for (let seed = opts.seed; seed < opts.seed + opts.runs; seed++) {
+  const bundle = await workflowBundle(`${repoRoot}.stack/run/chaos-workflow-bundle.js`);
+  const seeds = Array.from({ length: opts.runs }, (_, i) => opts.seed + i);
+  const plan = opts.order === 'fault' ? names.flatMap((name) => seeds.map((seed) => [name, seed] as const)) : seeds.flatMap((seed) => names.map((name) => [name, seed] as const));
+  for (const [name, seed] of plan) {
+    {
       const fault = faultByName.get(name)!;
       const res = await runOnce(fault, seed, {
-        durationMs: opts.duration, hostileCount: name === 'hostile-events' ? 40 : undefined, log: opts.verbose ? (l) => console.log(`  ${l}`) : undefined,
+        durationMs: opts.duration, hostileCount: name === 'hostile-events' ? 40 : undefined, workflowBundle: bundle, log: opts.verbose ? (l) => console.log(`  ${l}`) : undefined,
       }).catch((err: Error) => ({
         fault: name, seed, passed: false, elapsedMs: 0, faultAtMs: 0, tally: undefined, failures: [`the run itself failed: ${err.stack ?? err.message}`], log: [],
       }));

@@ -1,13 +1,27 @@
 // chaos/README.md from the results of the runs (chaos/results/*.jsonl): per fault, the seeds run and what the
 // oracle found. The newest result of each fault and seed counts.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { FAULTS } from './faults.ts';
 import type { RunResult, Tally } from './run.ts';
 
 type Stored = RunResult & { at: string; commit?: string };
 
 const sum = (rs: Stored[], k: keyof Tally) => rs.reduce((n, r) => n + (r.tally?.[k] ?? 0), 0);
+
+function before(dir: string): string {
+  const d = `${dir}/../results-before`;
+  if (!existsSync(d)) return 'Not run.';
+  const lines: string[] = [];
+  for (const f of readdirSync(d).filter((n) => n.endsWith('.jsonl'))) {
+    for (const line of readFileSync(`${d}/${f}`, 'utf8').split('\n').filter(Boolean)) {
+      const r = JSON.parse(line) as Stored;
+      lines.push(`- **${r.fault}, seed ${r.seed}: ${r.passed ? 'passed' : 'failed'}**, ${r.tally?.actionsRepeated ?? 0} actions repeated ` +
+        `(${r.tally?.smsSent ?? 0} SMS at Twilio for ${r.tally?.smsExpected ?? 0} cases due one): ${r.failures.slice(0, 3).join('; ')}`);
+    }
+  }
+  return lines.join('\n');
+}
 
 export function writeReport(dir: string, out: string): void {
   const byFault = new Map<string, Map<number, Stored>>();
@@ -47,7 +61,7 @@ export function writeReport(dir: string, out: string): void {
 Written by \`npm run chaos -- --report\` from \`chaos/results/*.jsonl\` (commit ${commit} when written). ${passed} of ${total} runs passed.
 
 Each run: a seeded workload (24-32 accounts, 0-12 bursts of 3 payments each plus quiet payments, 10 hostile events:
-malformed JSON, missing fields, no key, a day in the future, an hour late) produced over 12 s through a fresh
+malformed JSON, missing fields, no key, a day in the future, an hour late) produced over 8 s (\`--duration\`) through a fresh
 detector and worker; one fault at a seeded moment; then the checks, polled until all hold or 90 s from the first
 event have passed (a run that has not converged by then fails). The oracle (\`chaos/oracle.ts\`) shares no code with
 the platform: it reads the payments topic back from Kafka, applies the velocity rule as the guide states it, and
@@ -66,6 +80,14 @@ ${rows.join('\n')}
 ## Failed runs
 
 ${failures.length === 0 ? 'None.' : failures.join('\n')}
+
+## Against the code before the mends
+
+The same harness, run once with the SMS path as it was before the sending marker and the Twilio look-up
+(\`sendOnce\` of commit bcf1102^: read the record, send, write the record), put back by hand for the run; results in
+\`chaos/results-before/\`:
+
+${before(dir)}
 
 ## Reproduce
 

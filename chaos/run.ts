@@ -1,7 +1,9 @@
 // One chaos run: a seeded workload through a fresh platform (detector + worker on their own topics, Redis database
 // and task queue, SMS through the Twilio recorder), one fault at a seeded moment, then the oracle's checks, polled
 // until they all hold or the run's time is up. Bounded: at most `budgetMs` (90 s) from the first event.
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { Partitioners, type Consumer, type Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
@@ -16,6 +18,8 @@ import { expectedOutcome, guideKeys, LADDER, type LogMessage } from './oracle.ts
 import { between, makeWorkload, rng } from './workload.ts';
 
 export const CHAOS_REDIS_DB = 13;
+
+const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 /** How long every check must keep holding once they all hold. */
 const STABLE_MS = 5_000;
 
@@ -27,6 +31,16 @@ export interface RunOptions {
   /** More hostile events than the default 10. */
   hostileCount?: number;
   log?: (line: string) => void;
+  /** A prebuilt workflow bundle for the worker (see workflowBundle()); by default the worker bundles at start. */
+  workflowBundle?: string;
+}
+
+/** Build the worker's workflow bundle once for many runs (a worker then starts in about a second). */
+export async function workflowBundle(path: string): Promise<string> {
+  const { bundleWorkflowCode } = await import('@temporalio/worker');
+  const { code } = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)), logger: quietLogger });
+  writeFileSync(path, code);
+  return path;
 }
 
 export interface Tally {
@@ -93,7 +107,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
       redisDb: CHAOS_REDIS_DB,
       taskQueuePrefix: 'chaos-',
       detectorEnv: { CHECKPOINT_INTERVAL_MS: '200', KAFKA_SESSION_TIMEOUT_MS: String(CHAOS_SESSION_TIMEOUT_MS) },
-      workerEnv: { SMS_SETTLE_SECONDS: '10' },
+      workerEnv: { SMS_SETTLE_SECONDS: '10', ...(opts.workflowBundle ? { WORKER_WORKFLOW_BUNDLE: opts.workflowBundle } : {}) },
       twilio: { apiBase: twilio.url },
     });
     const { topic, dlq } = platform;

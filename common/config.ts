@@ -114,6 +114,8 @@ export const workerConfigSchema = z
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: intVar({ min: 2, max: 1000, default: 40 }),
     WORKER_MAX_CACHED_WORKFLOWS: intVar({ min: 0, max: 100_000, default: 2000 }),
     WORKER_HEALTH_PORT: portVar(9465),
+    /** A workflow bundle built ahead (bundleWorkflowCode of workflows/index.ts); unset: bundled at every start. */
+    WORKER_WORKFLOW_BUNDLE: optionalStr(),
     WORKER_HEALTH_HOST: strVar('127.0.0.1'),
     /** Days the audit streams, the SMS outbox and the issuer's notices keep their entries in Redis (exports keep them for good). */
     REDIS_STREAM_RETENTION_DAYS: intVar({ min: 1, max: 3650, default: 90 }),

@@ -32,7 +32,7 @@ if not string.match(c, '^-?%d+$') then return redis.error_reply('WRONGTYPE ' .. 
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2])
 local n = redis.call('INCR', KEYS[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'alert', ARGV[2], 'count', n)
+redis.call('XADD', KEYS[5], '*', 'alert', ARGV[2], 'count', n)
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return n`;
@@ -56,7 +56,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     fraudWriteAlert(
       seen: string, accounts: string, sender: string, count: string, stream: string,
-      senderId: string, json: string, ttl: number, channel: string, maxlen: number,
+      senderId: string, json: string, ttl: number, channel: string,
     ): Result<number, Context>;
     fraudCheckpoint(meta: string, state: string, ...args: Array<string | number>): Result<number, Context>;
   }
@@ -77,7 +77,6 @@ export interface AlertWriteResult {
 
 export interface AlertStoreOptions {
   dedupeTtlSeconds: number;
-  streamMaxLen: number;
   /** Consumer group of the detectors: checkpoints are kept per group. */
   group: string;
 }
@@ -113,7 +112,7 @@ export class AlertStore implements DetectorStore {
       const id = a.sender_account_id;
       p.fraudWriteAlert(
         keys.seen(a.alert_id), keys.accounts, keys.sender(id), keys.count(id), keys.stream,
-        id, json, this.opts.dedupeTtlSeconds, keys.channel(id), this.opts.streamMaxLen,
+        id, json, this.opts.dedupeTtlSeconds, keys.channel(id),
       );
     }
     const results = (await p.exec()) ?? [];

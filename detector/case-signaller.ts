@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Redis } from 'ioredis';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
 import { parseAlertSignal, type AlertSignal } from '../contracts/alert.ts';
 import type { Parsed } from '../contracts/validation.ts';
@@ -70,9 +70,26 @@ export interface CaseSignallerOptions {
   claimIdleMs: number;
   /** Entries read per round (default 200). */
   batchSize?: number;
+  /**
+   * The stream is trimmed to about this many entries, never past one not yet acknowledged (default 1,000,000). An
+   * undelivered alert is never trimmed: during a long Temporal outage the stream grows instead (watch the backlog
+   * metrics and Redis memory).
+   */
+  streamMaxLen?: number;
+  /** An entry whose delivery failed this many times while other accounts' went through is set aside (default 20). */
+  maxDeliveryFailures?: number;
+  /** How often the backlog is measured and the stream trimmed (default 5 s). */
+  maintainEveryMs?: number;
 }
 
 type Entry = [id: string, fields: string[] | null];
+
+/** XINFO's flat [name, value, name, value, …] reply as an object. */
+const fieldMap = (flat: unknown[]): Record<string, unknown> => {
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) o[String(flat[i])] = flat[i + 1];
+  return o;
+};
 
 export class CaseSignaller {
   private readonly redis: Redis;
@@ -87,6 +104,11 @@ export class CaseSignaller {
   private readonly undeliverable: Counter;
   private readonly failures: Counter;
   private readonly latency: Histogram;
+  private readonly backlog: Gauge;
+  private readonly oldestAge: Gauge;
+  private readonly trimmed: Counter;
+  /** Failed deliveries per entry id, counted only in rounds where other accounts' went through. */
+  private readonly entryFailures = new Map<string, { count: number; error: string }>();
 
   constructor(deps: { redis: Redis; log: Logger; registry: Registry; delivery: CaseDelivery }, opts: CaseSignallerOptions) {
     this.redis = deps.redis;
@@ -105,6 +127,9 @@ export class CaseSignaller {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
       registers,
     });
+    this.backlog = new Gauge({ name: 'signaller_backlog_entries', help: 'Alert stream entries not yet acknowledged (never read, or pending)', registers });
+    this.oldestAge = new Gauge({ name: 'signaller_oldest_undelivered_seconds', help: 'Age of the oldest alert stream entry not yet acknowledged (0: none)', registers });
+    this.trimmed = new Counter({ name: 'signaller_stream_trimmed_total', help: 'Acknowledged alert stream entries trimmed away', registers });
   }
 
   async start(): Promise<void> {
@@ -133,8 +158,13 @@ export class CaseSignaller {
   private async run(): Promise<void> {
     let backoff = 250;
     let claimAt = 0;
+    let maintainAt = 0;
     while (this.running) {
       try {
+        if (Date.now() >= maintainAt) {
+          maintainAt = Date.now() + (this.opts.maintainEveryMs ?? 5000);
+          await this.maintain();
+        }
         // Our own unacknowledged entries first (a failed attempt), then entries of dead signallers, then new ones.
         let entries = await this.read('0');
         if (entries.length === 0 && Date.now() >= claimAt) {
@@ -147,10 +177,12 @@ export class CaseSignaller {
           const deleted = claimed[2] ?? [];
           if (deleted.length > 0) {
             this.undeliverable.inc(deleted.length);
-            this.log.error({ entryIds: deleted }, 'alert stream entries were trimmed before they were delivered (raise ALERT_STREAM_MAXLEN)');
+            this.log.error({ entryIds: deleted }, 'alert stream entries were deleted before they were delivered (by hand: the signaller trims only acknowledged entries)');
           }
         }
-        if (entries.length === 0) entries = await this.read('>');
+        // New entries in the same round (waiting for them only when nothing else is to do): an account whose
+        // delivery keeps failing is retried next to the others, it does not hold them up.
+        entries = entries.concat(await this.read('>', entries.length === 0));
         if (entries.length === 0) continue;
         await this.deliver(entries);
         backoff = 250;
@@ -163,8 +195,8 @@ export class CaseSignaller {
     }
   }
 
-  private async read(from: '0' | '>'): Promise<Entry[]> {
-    const block = from === '>' ? ['BLOCK', '500'] : [];
+  private async read(from: '0' | '>', wait = false): Promise<Entry[]> {
+    const block = wait ? ['BLOCK', '500'] : [];
     const res = (await this.redis.call(
       'XREADGROUP', 'GROUP', SIGNALLER_GROUP, this.opts.consumerName, 'COUNT', String(this.batchSize), ...block, 'STREAMS', keys.stream, from,
     )) as Array<[string, Entry[]]> | null;
@@ -209,6 +241,8 @@ export class CaseSignaller {
 
     const groups = [...byAccount.entries()];
     const acked: string[] = [];
+    const failed: Array<{ id: string; error: string }> = [];
+    const fieldsOf = new Map(entries);
     let firstError: unknown;
     let next = 0;
     const workerLoop = async () => {
@@ -224,12 +258,56 @@ export class CaseSignaller {
           }
         } catch (err) {
           firstError ??= err;
+          for (const { id } of group) failed.push({ id, error: err instanceof Error ? err.message : String(err) });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, groups.length) }, workerLoop));
     if (acked.length > 0) await this.redis.xack(keys.stream, SIGNALLER_GROUP, ...acked);
+    for (const id of acked) this.entryFailures.delete(id);
+    if (failed.length > 0 && acked.length > 0) {
+      // Others went through, these did not: something about these entries (or their cases), not an outage. Bounded.
+      const max = this.opts.maxDeliveryFailures ?? 20;
+      const giveUp: Array<{ id: string; reason: string; fields: string[] | null }> = [];
+      for (const { id, error } of failed) {
+        const f = { count: (this.entryFailures.get(id)?.count ?? 0) + 1, error };
+        this.entryFailures.set(id, f);
+        if (f.count >= max) giveUp.push({ id, reason: `delivery failed ${f.count} times while other accounts' alerts went through; last error: ${error}`, fields: fieldsOf.get(id) ?? null });
+      }
+      if (giveUp.length > 0) {
+        await this.setAside(giveUp);
+        for (const g of giveUp) this.entryFailures.delete(g.id);
+      }
+    }
     if (firstError) throw firstError;
+  }
+
+  /** Backlog metrics, and trimming of acknowledged entries only. */
+  private async maintain(): Promise<void> {
+    const groups = (await this.redis.call('XINFO', 'GROUPS', keys.stream)) as unknown[][];
+    const group = groups.map(fieldMap).find((g) => g.name === SIGNALLER_GROUP);
+    if (!group) return;
+    const pending = (await this.redis.xpending(keys.stream, SIGNALLER_GROUP)) as [number, string | null, string | null, unknown];
+    const lastDelivered = String(group['last-delivered-id'] ?? '0-0');
+    const [firstUnread] = (await this.redis.xrange(keys.stream, `(${lastDelivered}`, '+', 'COUNT', 1)).map(([id]) => id);
+    const lag = typeof group.lag === 'number' ? group.lag : firstUnread ? Number.NaN : 0;
+    this.backlog.set(Number(pending[0] ?? 0) + (Number.isNaN(lag) ? 0 : lag));
+    // The oldest entry not acknowledged: the oldest pending one, else the first never read.
+    const oldest = pending[1] ?? firstUnread;
+    this.oldestAge.set(oldest ? Math.max(0, (Date.now() - Number(oldest.split('-')[0])) / 1000) : 0);
+
+    // Trim only acknowledged entries: to about streamMaxLen entries when all are acknowledged, else below the oldest
+    // one that is not (the stream then stays above its cap rather than lose an alert).
+    const length = await this.redis.xlen(keys.stream);
+    const maxLen = this.opts.streamMaxLen ?? 1_000_000;
+    if (length <= maxLen) return;
+    const removed = oldest
+      ? await this.redis.xtrim(keys.stream, 'MINID', '~', oldest)
+      : await this.redis.xtrim(keys.stream, 'MAXLEN', '~', maxLen);
+    if (removed > 0) this.trimmed.inc(removed);
+    if (oldest && length - removed > maxLen) {
+      this.log.warn({ length: length - removed, maxLen, oldestUndelivered: oldest }, 'alert stream above ALERT_STREAM_MAXLEN: entries not yet delivered are kept');
+    }
   }
 
   /** Record entries that are not alerts in the undeliverable stream; acknowledge only those that were recorded. */

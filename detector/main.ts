@@ -28,7 +28,6 @@ const consumer = new KafkajsPaymentsConsumer({
 });
 const store = new AlertStore(redis, {
   dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,
-  streamMaxLen: config.ALERT_STREAM_MAXLEN,
   group: config.DETECTOR_GROUP_ID,
 });
 const detector = new Detector({
@@ -79,6 +78,7 @@ const signaller =
           consumerName: config.DETECTOR_INSTANCE_ID,
           concurrency: config.CASE_SIGNALLER_CONCURRENCY,
           claimIdleMs: config.CASE_SIGNALLER_CLAIM_IDLE_MS,
+          streamMaxLen: config.ALERT_STREAM_MAXLEN,
         },
       )
     : undefined;

@@ -56,7 +56,10 @@ const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
-  workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+  // A prebuilt bundle (bundleWorkflowCode) starts in a second; without one the worker bundles at start.
+  ...(config.WORKER_WORKFLOW_BUNDLE
+    ? { workflowBundle: { codePath: config.WORKER_WORKFLOW_BUNDLE } }
+    : { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) }),
   activities: {
     ...createActivities({
       redis, audit, sms, issuer: new LocalIssuer(redis, { retentionDays: config.REDIS_STREAM_RETENTION_DAYS }),

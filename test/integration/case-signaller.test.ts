@@ -37,10 +37,10 @@ afterAll(async () => {
   for (const r of connections) r.disconnect();
 });
 
-async function start(redis: Redis, delivery: CaseDelivery) {
+async function start(redis: Redis, delivery: CaseDelivery, opts: Partial<ConstructorParameters<typeof CaseSignaller>[1]> = {}, registry = new Registry()) {
   const s = new CaseSignaller(
-    { redis, log: pino({ level: 'silent' }), registry: new Registry(), delivery },
-    { consumerName: 'test-signaller', concurrency: 4, claimIdleMs: 60_000 },
+    { redis, log: pino({ level: 'silent' }), registry, delivery },
+    { consumerName: 'test-signaller', concurrency: 4, claimIdleMs: 60_000, ...opts },
   );
   await s.start();
   signallers.push(s);
@@ -92,4 +92,30 @@ describe('case signaller on the Redis alert stream', () => {
     expect(await redis.xlen('fraud:alerts:undeliverable')).toBe(0);
     await s.stop();
   });
+
+  it('when Temporal refuses for long, then the stream grows past its cap and no undelivered alert is trimmed; once delivered, the stream is trimmed back', async () => {
+    const { redis } = await isolatedRedis(11);
+    connections.push(redis);
+    const delivery = new FakeDelivery();
+    delivery.refuse = Number.MAX_SAFE_INTEGER;
+    const p = redis.pipeline();
+    for (let i = 0; i < 1000; i++) p.xadd('fraud:alerts:stream', '*', 'alert', JSON.stringify(alert(`T${i % 50}`, i)), 'count', '1');
+    await p.exec();
+    const registry = new Registry();
+    const s = await start(redis, delivery, { streamMaxLen: 100, maintainEveryMs: 100 }, registry);
+    const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? -1;
+    await waitFor('the backlog measured', async () => (await metric('signaller_backlog_entries')) === 1000, 10_000, 50);
+    await new Promise((r) => setTimeout(r, 1000)); // several maintenance rounds while nothing is delivered
+    expect(await redis.xlen('fraud:alerts:stream')).toBe(1000);
+    expect(await metric('signaller_oldest_undelivered_seconds')).toBeGreaterThan(0);
+
+    delivery.refuse = 0;
+    await waitFor('every alert delivered', async () => delivery.ids().length === 1000, 30_000, 50);
+    await waitFor('the stream trimmed to about its cap', async () => (await redis.xlen('fraud:alerts:stream')) <= 200, 20_000, 100);
+    expect(await redis.xlen('fraud:alerts:stream')).toBeGreaterThanOrEqual(100);
+    await waitFor('no backlog', async () => (await metric('signaller_backlog_entries')) === 0 && (await metric('signaller_oldest_undelivered_seconds')) === 0, 10_000, 50);
+    expect(new Set(delivery.ids()).size).toBe(1000);
+    await s.stop();
+  });
+
 });
