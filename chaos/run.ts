@@ -114,14 +114,15 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
 
     // What Kafka really holds, read back as it comes: the payments (the oracle's input) and the dead letters.
     // Dead letters by offset and value: a fresh read (below) and the running reader see the same ones.
-    const got = { payments: [] as LogMessage[], deadLetters: new Map<string, string>() };
+    // Payments by partition and offset: after a broker restart the reader's group may hand it messages again.
+    const got = { payments: new Map<string, LogMessage>(), deadLetters: new Map<string, string>() };
     reader = kafka.consumer({ groupId: uniqueId('chaos-oracle-'), sessionTimeout: 30_000 });
     await reader.connect();
     await reader.subscribe({ topics: [topic, dlq], fromBeginning: true });
     await reader.run({
       eachMessage: async ({ topic: t, partition, message }) => {
         const value = message.value?.toString() ?? '';
-        if (t === topic) got.payments.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value });
+        if (t === topic) got.payments.set(`${partition}:${message.offset}`, { partition, offset: message.offset, key: message.key?.toString() ?? null, value });
         else got.deadLetters.set(`${message.offset}|${value}`, value);
       },
     });
@@ -173,7 +174,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     const checkNow = () => check(ctx, workload.markers, workload.phones, got, temporal, redis)
       .catch((err: Error) => ({ ok: false, tally: last?.tally ?? emptyTally(), failures: [`check failed: ${err.message}`] }));
     while (performance.now() < deadline) {
-      if (got.payments.length >= total) {
+      if (got.payments.size >= total) {
         last = await checkNow();
         // A running consumer does not follow a topic deleted and created again: read the DLQ afresh before failing.
         if (!last.ok && last.tally.deadLettersMissing > 0) {
@@ -191,7 +192,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
       await sleep(1000);
     }
     if (!last?.ok) elapsedMs = Math.round(performance.now() - t0.at);
-    last ??= { ok: false, tally: emptyTally(), failures: [`the payments topic was not read back (${got.payments.length} of ${total})`] };
+    last ??= { ok: false, tally: emptyTally(), failures: [`the payments topic was not read back (${got.payments.size} of ${total})`] };
     log(last.ok ? `all checks hold after ${elapsedMs} ms` : `checks still failing after ${elapsedMs} ms: ${last.failures.slice(0, 5).join('; ')}`);
     return { fault: fault.name, seed, passed: last.ok, elapsedMs, faultAtMs, tally: last.tally, failures: last.failures, log: lines };
   } finally {
@@ -240,11 +241,11 @@ const emptyTally = (): Tally => ({
 });
 
 async function check(
-  ctx: FaultContext, markers: string[], phones: Map<string, string>, got: { payments: LogMessage[]; deadLetters: Map<string, string> }, temporal: Client, redis: Redis,
+  ctx: FaultContext, markers: string[], phones: Map<string, string>, got: { payments: Map<string, LogMessage>; deadLetters: Map<string, string> }, temporal: Client, redis: Redis,
 ): Promise<Check> {
   const failures: string[] = [];
   const t = emptyTally();
-  const expected = expectedOutcome(got.payments, new Set(markers));
+  const expected = expectedOutcome([...got.payments.values()], new Set(markers));
   t.accounts = ctx.accounts.length;
   t.payments = expected.payments;
 
