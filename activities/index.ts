@@ -58,10 +58,25 @@ export function createActivities({ redis, audit, sms, issuer, smsSettleMs, reten
       }
     },
 
-    async blockCard({ idempotencyKey, accountId, reason }) {
-      const { card_id: cardId } = await cardholder(accountId);
-      const r = await issuer.blockCard({ idempotencyKey, accountId, cardId: cardId ?? `card-of-${accountId}`, reason });
-      return `card ${r.blockId} blocked${r.repeated ? ' (already blocked)' : ''}`;
+    async blockCard({ idempotencyKey, caseId, accountId, reason }) {
+      // No card id on file: nothing to block, and no card id made up that the issuer would "block".
+      const cardId = (await cardholder(accountId)).card_id?.trim();
+      if (!cardId) throw ApplicationFailure.nonRetryable(`no card id on file for ${accountId} (${caseKeys.cardholder(accountId)} card_id)`, FailureType.NoCardOnFile);
+      const r = await issuer.blockCard({ idempotencyKey, caseId, accountId, cardId, reason });
+      const replaced = r.replaced ? `, in place of block ${r.replaced.blockId}${r.replaced.caseId ? ` of case ${r.replaced.caseId}` : ''}, still on file` : '';
+      return { blockId: r.blockId, detail: `card ${r.blockId} blocked${r.repeated ? ' (already blocked by this case)' : ''}${replaced}` };
+    },
+
+    async unblockCard({ idempotencyKey, caseId, accountId, blockId, reason }) {
+      const r = await issuer.unblockCard({ idempotencyKey, caseId, accountId, blockId, reason });
+      if (r.outcome === 'lifted') return `card block ${blockId} lifted${r.repeated ? ' (already lifted by this case)' : ''}`;
+      if (r.outcome === 'not-blocked') {
+        throw ApplicationFailure.nonRetryable(`card block ${blockId} is no longer on file for ${accountId}: nothing lifted`, FailureType.NoBlockToLift);
+      }
+      const other = `${r.heldBy.blockId}${r.heldBy.caseId ? ` of case ${r.heldBy.caseId}` : ''}`;
+      throw ApplicationFailure.nonRetryable(
+        `${accountId}'s card block on file is ${other}, not this case's ${blockId}: left in place`, FailureType.BlockHeldByAnotherCase,
+      );
     },
 
     async notifyIssuer({ idempotencyKey, accountId, message }) {

@@ -113,15 +113,17 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     const { topic, dlq } = platform;
 
     // What Kafka really holds, read back as it comes: the payments (the oracle's input) and the dead letters.
-    const got = { payments: [] as LogMessage[], deadLetters: [] as string[] };
+    // Dead letters by offset and value: a fresh read (below) and the running reader see the same ones.
+    // Payments by partition and offset: after a broker restart the reader's group may hand it messages again.
+    const got = { payments: new Map<string, LogMessage>(), deadLetters: new Map<string, string>() };
     reader = kafka.consumer({ groupId: uniqueId('chaos-oracle-'), sessionTimeout: 30_000 });
     await reader.connect();
     await reader.subscribe({ topics: [topic, dlq], fromBeginning: true });
     await reader.run({
       eachMessage: async ({ topic: t, partition, message }) => {
         const value = message.value?.toString() ?? '';
-        if (t === topic) got.payments.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value });
-        else got.deadLetters.push(value);
+        if (t === topic) got.payments.set(`${partition}:${message.offset}`, { partition, offset: message.offset, key: message.key?.toString() ?? null, value });
+        else got.deadLetters.set(`${message.offset}|${value}`, value);
       },
     });
 
@@ -172,8 +174,13 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     const checkNow = () => check(ctx, workload.markers, workload.phones, got, temporal, redis)
       .catch((err: Error) => ({ ok: false, tally: last?.tally ?? emptyTally(), failures: [`check failed: ${err.message}`] }));
     while (performance.now() < deadline) {
-      if (got.payments.length >= total) {
+      if (got.payments.size >= total) {
         last = await checkNow();
+        // A running consumer does not follow a topic deleted and created again: read the DLQ afresh before failing.
+        if (!last.ok && last.tally.deadLettersMissing > 0) {
+          for (const [k, v] of await readAll(dlq)) got.deadLetters.set(k, v);
+          last = await checkNow();
+        }
         elapsedMs = Math.round(performance.now() - t0.at);
         if (last.ok) {
           // Still true a while later: a late duplicate (a replay, a resend) would show now.
@@ -185,7 +192,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
       await sleep(1000);
     }
     if (!last?.ok) elapsedMs = Math.round(performance.now() - t0.at);
-    last ??= { ok: false, tally: emptyTally(), failures: [`the payments topic was not read back (${got.payments.length} of ${total})`] };
+    last ??= { ok: false, tally: emptyTally(), failures: [`the payments topic was not read back (${got.payments.size} of ${total})`] };
     log(last.ok ? `all checks hold after ${elapsedMs} ms` : `checks still failing after ${elapsedMs} ms: ${last.failures.slice(0, 5).join('; ')}`);
     return { fault: fault.name, seed, passed: last.ok, elapsedMs, faultAtMs, tally: last.tally, failures: last.failures, log: lines };
   } finally {
@@ -202,6 +209,31 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
   }
 }
 
+/** Every message of a topic, from a consumer of its own, up to the high watermarks as they are now. */
+async function readAll(topic: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const ends = await withAdmin((a) => a.fetchTopicOffsets(topic)).catch(() => []);
+  const want = new Map(ends.map((p) => [p.partition, Number(p.high)]));
+  if ([...want.values()].every((h) => h === 0)) return out;
+  const c = kafka.consumer({ groupId: uniqueId('chaos-dlq-read-') });
+  const seen = new Map<number, number>();
+  try {
+    await c.connect();
+    await c.subscribe({ topics: [topic], fromBeginning: true });
+    await c.run({
+      eachMessage: async ({ partition, message }) => {
+        out.set(`${message.offset}|${message.value?.toString() ?? ''}`, message.value?.toString() ?? '');
+        seen.set(partition, Number(message.offset) + 1);
+      },
+    });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && [...want].some(([p, h]) => (seen.get(p) ?? 0) < h)) await sleep(100);
+  } finally {
+    await c.disconnect().catch(() => undefined);
+  }
+  return out;
+}
+
 const emptyTally = (): Tally => ({
   accounts: 0, payments: 0, expectedAlerts: 0, alertsLost: 0, alertsDuplicated: 0, alertsUnexpected: 0, countersWrong: 0, casesExpected: 0,
   casesMissingAlerts: 0, casesJammed: 0, actionsExpected: 0, actionsMissing: 0, actionsRepeated: 0, smsExpected: 0, smsSent: 0,
@@ -209,11 +241,11 @@ const emptyTally = (): Tally => ({
 });
 
 async function check(
-  ctx: FaultContext, markers: string[], phones: Map<string, string>, got: { payments: LogMessage[]; deadLetters: string[] }, temporal: Client, redis: Redis,
+  ctx: FaultContext, markers: string[], phones: Map<string, string>, got: { payments: Map<string, LogMessage>; deadLetters: Map<string, string> }, temporal: Client, redis: Redis,
 ): Promise<Check> {
   const failures: string[] = [];
   const t = emptyTally();
-  const expected = expectedOutcome(got.payments, new Set(markers));
+  const expected = expectedOutcome([...got.payments.values()], new Set(markers));
   t.accounts = ctx.accounts.length;
   t.payments = expected.payments;
 
@@ -277,7 +309,7 @@ async function check(
   // Dead letters: every hostile event, with its marker.
   t.hostileEvents = expected.hostile.size;
   for (const marker of expected.hostile) {
-    const copies = got.deadLetters.filter((v) => v.includes(`"${marker}"`)).length;
+    const copies = [...got.deadLetters.values()].filter((v) => v.includes(`"${marker}"`)).length;
     if (copies === 0) { t.deadLettersMissing++; failures.push(`hostile event ${marker} not in the DLQ`); }
     else t.deadLetterCopies += copies - 1;
   }

@@ -1,14 +1,14 @@
-// The analysts' and operators' command line: review queue, decisions, clearing, case state and audit trail.
+// The analysts' and operators' command line: review queue, decisions, clearing, case state and audit trail, stuck cases.
 //   npm run cli -- --help
 import { Client, Connection, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { AuditLog } from '../common/audit-log.ts';
-import { ago, left, openReviews } from '../common/cases.ts';
+import { ago, caseTaskProblem, describeProblem, left, listStuckCases, openReviews, reportedByServer, type TaskProblem } from '../common/cases.ts';
 import { loadConfig } from '../common/env.ts';
 import { createRedis } from '../common/redis.ts';
 import { cliConfigSchema } from '../common/config.ts';
 import { registerExportCommands } from './export.ts';
-import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type Decision } from '../contracts/case.ts';
+import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type CaseState, type Decision } from '../contracts/case.ts';
 
 const config = loadConfig(cliConfigSchema, 'cli');
 
@@ -89,21 +89,56 @@ program
     });
   });
 
-program
+const caseCommand = program
   .command('case')
-  .description("show an account's case state and audit trail")
+  .description("a case: its state, a failing workflow task and the audit trail (case show ACC_1, or case ACC_1), or the stuck cases (case stuck)");
+
+/** How long `case show` waits for the caseState query (a stuck case answers none). */
+const QUERY_MS = 10_000;
+
+const oneLine = (text: string, max = 100) => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+};
+
+function problemLines(p: TaskProblem): string[] {
+  return [
+    `  ${reportedByServer(p) ? 'STUCK: its workflow task keeps failing' : 'WORKFLOW TASK RETRYING (it failed or timed out)'}: ${describeProblem(p)}${p.since ? `, since ${p.since}` : ''}`,
+    ...(p.lastError ? [`    last error: ${oneLine(p.lastError, 300)}`] : []),
+    '    the case takes no alert, decision or clearing until a fixed worker completes the task (or the workflow is reset)',
+  ];
+}
+
+caseCommand
+  .command('show', { isDefault: true })
+  .description("show an account's case state, a failing workflow task, and the audit trail")
   .argument('<account>')
   .option('--json', 'machine-readable output')
   .action(async (account: string, o: { json?: boolean }) => {
     const redis = createRedis(config, 'cli');
     try {
       const trail = await new AuditLog(redis).forAccount(account);
-      const state = await temporal((client) => client.workflow.getHandle(caseWorkflowId(account)).query(caseStateQuery)).catch((err: unknown) => {
-        if (err instanceof WorkflowNotFoundError) return undefined;
-        throw err;
+      const workflowId = caseWorkflowId(account);
+      const found = await temporal(async (client): Promise<{ state?: CaseState; problem?: TaskProblem; stateError?: string }> => {
+        let problem: TaskProblem | undefined;
+        try {
+          problem = await caseTaskProblem(client, workflowId);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return {};
+          throw err;
+        }
+        // A stuck case answers no query (it would wait for a workflow task that keeps failing): describe() and the
+        // history say what is wrong instead.
+        if (problem && reportedByServer(problem)) return { problem, stateError: 'not queried: its workflow task keeps failing' };
+        try {
+          return { state: await client.withDeadline(Date.now() + QUERY_MS, () => client.workflow.getHandle(workflowId).query(caseStateQuery)), problem };
+        } catch (err) {
+          return { problem, stateError: (err as Error).message };
+        }
       });
-      if (!state && trail.length === 0) throw new Error(`no case and no audit trail for ${account}`);
-      print(!!o.json, { state, audit: trail }, () => {
+      const { state, problem, stateError } = found;
+      if (!state && !problem && !stateError && trail.length === 0) throw new Error(`no case and no audit trail for ${account}`);
+      print(!!o.json, { state, problem, stateError, audit: trail }, () => {
         const head = state
           ? [
               `case ${state.caseId}`,
@@ -111,12 +146,41 @@ program
               state.review ? `  review ${state.review.taskId} ${state.review.priority} due ${state.review.dueAt}${state.review.decision ? ` decided ${state.review.decision.decision} by ${state.review.decision.analystId}` : ''}` : '  no review task',
               ...state.actions.map((a) => `  ${a.status === 'done' ? 'done  ' : 'FAILED'} ${a.action}: ${a.detail}`),
             ]
-          : [`no running case for ${account}`];
-        return [...head, '', 'audit trail:', ...trail.map((e) => `  ${e.at}  ${e.actor.padEnd(18)} ${e.type.padEnd(14)} ${e.detail}`)].join('\n');
+          : stateError
+            ? [`case ${workflowId}: state unavailable (${problem ? oneLine(stateError) : `caseState query: ${oneLine(stateError)}`})`]
+            : [`no running case for ${account}`];
+        return [...head, ...(problem ? problemLines(problem) : []), '', 'audit trail:', ...trail.map((e) => `  ${e.at}  ${e.actor.padEnd(18)} ${e.type.padEnd(14)} ${e.detail}`)].join('\n');
       });
     } finally {
       redis.disconnect();
     }
+  });
+
+caseCommand
+  .command('stuck')
+  .description('list the cases whose workflow task keeps failing (Temporal reports them), longest stuck first')
+  .option('--limit <n>', 'show at most this many', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError('a whole number from 1 to 1000');
+    return n;
+  }, 100)
+  .option('--json', 'machine-readable output')
+  .action(async (o: { limit: number; json?: boolean }) => {
+    const stuck = await temporal((client) => listStuckCases(client, { limit: o.limit, details: true }));
+    print(!!o.json, stuck, () => {
+      if (stuck.total === 0) return `no stuck cases${stuck.via === 'scan' ? ` (scanned ${stuck.scanned} running cases${stuck.complete ? '' : ', not all'})` : ''}`;
+      return [
+        table([
+          ['ACCOUNT', 'STAGE', 'ALERTS', 'PROBLEM', 'ATTEMPT', 'STUCK FOR', 'LAST ERROR'],
+          ...stuck.cases.map((c) => [
+            c.accountId, c.stage, String(c.alertCount), `${c.problem.category}${c.problem.cause ? ` (${c.problem.cause})` : ''}`,
+            c.problem.attempt ? String(c.problem.attempt) : '', c.problem.since ? ago(c.problem.since) : '', oneLine(c.problem.lastError ?? '', 60),
+          ]),
+        ]),
+        '',
+        `${stuck.total} stuck case(s)${stuck.cases.length < stuck.total ? `, ${stuck.cases.length} shown` : ''}${stuck.via === 'scan' ? ` (found by describing ${stuck.scanned} running cases: this server has no TemporalReportedProblems${stuck.complete ? '' : '; not all were scanned'})` : ''}. Details: npm run cli -- case show ACCOUNT`,
+      ].join('\n');
+    });
   });
 
 registerExportCommands(program, temporal);

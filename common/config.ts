@@ -3,7 +3,7 @@
 // its schema once at start with `loadConfig` (common/env.ts), which stops it naming each bad variable. Types come
 // from the schemas.
 import { z } from 'zod';
-import { durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, strVar } from './env.ts';
+import { durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, ratioVar, strVar } from './env.ts';
 
 // ---- Shared pieces ---------------------------------------------------------------------------------------------
 
@@ -15,6 +15,14 @@ export const redisSchema = {
   REDIS_DB: intVar({ min: 0, max: 15, default: 0 }),
 };
 export type RedisConfig = z.output<z.ZodObject<typeof redisSchema>>;
+
+/** The Redis memory watch of the detector and the worker (common/redis-memory.ts): gauges, /healthz warning. */
+export const redisMemorySchema = {
+  /** /healthz warns (and the log says so once) from this share of Redis maxmemory: noeviction refuses writes at 1. */
+  REDIS_MEMORY_WARN_RATIO: ratioVar(0.8),
+  /** How often INFO memory is read. */
+  REDIS_MEMORY_POLL_INTERVAL: durationVar('15s').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'must be between 1s and 1h'),
+};
 
 export const kafkaSchema = {
   KAFKA_BOOTSTRAP_SERVERS: listVar('127.0.0.1:9092'),
@@ -71,6 +79,7 @@ export const detectorConfigSchema = z
     DETECTOR_GROUP_ID: strVar('fraud-detector'),
     DETECTOR_INSTANCE_ID: strVar(`detector-${process.pid}`),
     ...redisSchema,
+    ...redisMemorySchema,
     VELOCITY_FRAUD_THRESHOLD: intVar({ min: 2, max: 10_000, default: 3 }),
     VELOCITY_WINDOW_SECONDS: intVar({ min: 1, max: 86_400, default: 60 }),
     MAX_CLOCK_SKEW_SECONDS: intVar({ min: 0, max: 86_400, default: 30 }),
@@ -109,6 +118,7 @@ export const workerConfigSchema = z
   .object({
     ...temporalSchema,
     ...redisSchema,
+    ...redisMemorySchema,
     ...exportSchema,
     WORKER_MAX_CONCURRENT_ACTIVITIES: intVar({ min: 1, max: 1000, default: 100 }),
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: intVar({ min: 2, max: 1000, default: 40 }),
@@ -117,6 +127,8 @@ export const workerConfigSchema = z
     /** A workflow bundle built ahead (bundleWorkflowCode of workflows/index.ts); unset: bundled at every start. */
     WORKER_WORKFLOW_BUNDLE: optionalStr(),
     WORKER_HEALTH_HOST: strVar('127.0.0.1'),
+    /** How often the worker counts the stuck cases of the namespace for its gauge cases_stuck (common/cases.ts). */
+    STUCK_CASES_INTERVAL: durationVar('60s').refine((ms) => ms >= 1000 && ms <= 86_400_000, 'must be between 1s and 1d'),
     /** Days the audit streams, the SMS outbox and the issuer's notices keep their entries in Redis (exports keep them for good). */
     REDIS_STREAM_RETENTION_DAYS: intVar({ min: 1, max: 3650, default: 90 }),
     TWILIO_ACCOUNT_SID: optionalStr(),

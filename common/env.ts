@@ -59,6 +59,16 @@ export const intVar = (opts: { min?: number; max?: number; default: number }) =>
       .max(opts.max ?? Number.MAX_SAFE_INTEGER)
       .default(opts.default),
   );
+/** A share strictly between 0 and 1, e.g. 0.8. */
+export const ratioVar = (fallback: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be a number between 0 and 1, e.g. 0.8' })
+      .gt(0, 'must be more than 0 and less than 1, e.g. 0.8')
+      .lt(1, 'must be more than 0 and less than 1, e.g. 0.8')
+      .default(fallback),
+  );
 export const strVar = (fallback: string) => z.preprocess(blankToUndefined, z.string().min(1).default(fallback));
 export const optionalStr = () => z.preprocess(blankToUndefined, z.string().min(1).optional());
 export const portVar = (fallback: number) => intVar({ min: 1, max: 65535, default: fallback });

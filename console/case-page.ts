@@ -1,10 +1,12 @@
-// A case page: the workflow's state (query), its audit trail, the latest alert and a link to the Temporal Web UI. The
-// page still shows the trail while Temporal is down (with the error), and is a 404 only when there is nothing at all.
+// A case page: the workflow's state (query), its audit trail, the latest alert and a link to the Temporal Web UI; for a
+// stuck case (its workflow task keeps failing) the problem and the last error instead of the state. The page still
+// shows the trail while Temporal is down (with the error), and is a 404 only when there is nothing at all.
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import express, { type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../common/audit-log.ts';
+import { lastTaskFailure, reportedByServer, taskProblemOf } from '../common/cases.ts';
 import type { ConsoleConfig } from '../common/config.ts';
 import { caseStateQuery, caseWorkflowId } from '../contracts/case.ts';
 import { alertKeys } from '../contracts/redis-keys.ts';
@@ -36,13 +38,23 @@ export function casePageRoutes(deps: CasePageDeps): Router {
       audit.forAccount(accountId),
       redis.get(alertKeys.sender(accountId)),
       temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => handle.describe()).then(
-        (d) => ({ workflow: { status: d.status.name, runId: d.runId } }),
+        (d) => ({ workflow: { status: d.status.name, runId: d.runId }, problem: taskProblemOf(d) }),
         (err: unknown) => (err instanceof WorkflowNotFoundError ? {} : { error: errorText(err) }),
       ),
     ]);
     const view: CaseView = { accountId, trail, temporalUrl, latestAlert: latest ? toView(latest) : undefined };
     if ('error' in described) view.stateError = described.error;
-    if ('workflow' in described) {
+    if ('workflow' in described && described.problem) {
+      view.problem = described.problem;
+      const last = await temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => lastTaskFailure(temporal, caseWorkflowId(accountId), described.workflow.runId))
+        .catch(() => undefined);
+      if (last) Object.assign(view.problem, { lastError: last.message }, last.since ? { since: last.since } : {});
+    }
+    if ('workflow' in described && view.problem && reportedByServer(view.problem)) {
+      // Stuck: a query would only wait for a workflow task that keeps failing. The history says why instead.
+      view.workflow = described.workflow;
+      view.stateError = 'not queried: the case is stuck (its workflow task keeps failing), so it answers no query';
+    } else if ('workflow' in described) {
       view.workflow = described.workflow;
       try {
         view.state = await temporal.withDeadline(Date.now() + TEMPORAL_READ_MS, () => handle.query(caseStateQuery));

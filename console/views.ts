@@ -1,6 +1,6 @@
 // The console's pages: plain server-rendered HTML (escaped by `html`), one stylesheet, one small client script.
 import type { AuditEntry } from '../contracts/audit.ts';
-import { ago, left, type OpenReview } from '../common/cases.ts';
+import { ago, left, reportedByServer, type OpenReview, type StuckCases, type TaskProblem } from '../common/cases.ts';
 import type { CaseState } from '../contracts/case.ts';
 import type { AlertView } from './alerts.ts';
 import { html, type Html } from './html.ts';
@@ -83,8 +83,35 @@ export function reviewsTable(reviews: OpenReview[] | { error: string }, now = Da
 </table></div>`;
 }
 
-export function dashboardPage(ctx: PageContext, data: { reviews: OpenReview[] | { error: string }; flagged: number | undefined }): string {
+/** The dashboard's stuck cases: how many, and a link to each case page (at most the list's limit of them). */
+export function stuckCasesPanel(stuck: StuckCases | { error: string }): Html {
+  if ('error' in stuck) return html`<p class="flash flash-error">Stuck cases unavailable: ${stuck.error}</p>`;
+  const scan = stuck.via === 'scan'
+    ? html` <span class="hint">(found by describing ${stuck.scanned ?? 0} running cases${stuck.complete ? '' : ', not all of them'}: this Temporal server does not report problems itself)</span>`
+    : '';
+  if (stuck.total === 0) return html`<p class="empty" data-testid="stuck-count" data-count="0">No stuck cases.${scan}</p>`;
+  return html`<p class="stuck-summary"><strong data-testid="stuck-count" data-count="${stuck.total}">${stuck.total}</strong> stuck case${stuck.total === 1 ? '' : 's'}${stuck.cases.length < stuck.total ? html` (the first ${stuck.cases.length} shown)` : ''}: their workflow tasks keep failing, so they take no alert, decision or clearing.${scan}</p>
+<div class="scroll"><table class="grid" data-testid="stuck-cases">
+<thead><tr><th>Account</th><th>Stage</th><th>Alerts</th><th>Problem</th></tr></thead>
+<tbody>${stuck.cases.map((c) => html`<tr data-account="${c.accountId}">
+  <td><a href="${caseHref(c.accountId)}">${c.accountId}</a></td>
+  <td><span class="stage stage-${c.stage}">${c.stage}</span></td>
+  <td class="num">${c.alertCount}</td>
+  <td>${c.problem.category}${c.problem.cause ? html` <span class="hint">${c.problem.cause}</span>` : ''}</td>
+</tr>`)}</tbody>
+</table></div>`;
+}
+
+export function dashboardPage(
+  ctx: PageContext,
+  data: { reviews: OpenReview[] | { error: string }; flagged: number | undefined; stuck: StuckCases | { error: string } },
+): string {
   return layout('Dashboard', ctx, html`
+<section class="card" data-testid="stuck-panel">
+  <h2>Stuck cases</h2>
+  <p class="hint">Cases whose workflow task fails again and again (Temporal's <code>TemporalReportedProblems</code>). Refreshes every 15 s.</p>
+  <div id="stuck-cases">${stuckCasesPanel(data.stuck)}</div>
+</section>
 <section class="card">
   <h2>Review queue</h2>
   <p class="hint">Open review tasks (Temporal visibility), most urgent first. Refreshes every 15 s.</p>
@@ -106,6 +133,8 @@ export interface CaseView {
   accountId: string;
   /** From describe(): undefined when there is no workflow for the account. */
   workflow?: { status: string; runId: string };
+  /** Its workflow task keeps failing (from describe() and the history): the case is stuck. */
+  problem?: TaskProblem;
   state?: CaseState;
   stateError?: string;
   trail: AuditEntry[];
@@ -167,6 +196,19 @@ function timeline(trail: AuditEntry[]): Html {
   <div class="detail">${e.detail}</div></li>`)}</ol>`;
 }
 
+function problemBox(p: TaskProblem): Html {
+  return html`<div class="flash flash-error" role="alert" data-testid="stuck">
+  ${reportedByServer(p) ? html`<strong>This case is stuck:</strong> its workflow task keeps failing` : html`<strong>This case's workflow task is being retried:</strong> it failed or timed out`},
+  so it takes no alert, decision or clearing until a worker completes the task (fixed workflow code, or a reset).
+  <dl class="facts">
+    <dt>Problem</dt><dd>${p.category}${p.cause ? html` (${p.cause})` : ''}</dd>
+    ${p.attempt ? html`<dt>Attempt</dt><dd>${p.attempt}</dd>` : ''}
+    ${p.since ? html`<dt>Since</dt><dd>${fmtTime(p.since)} (${ago(p.since)} ago)</dd>` : ''}
+    ${p.lastError ? html`<dt>Last error</dt><dd><code data-testid="stuck-error">${p.lastError}</code></dd>` : ''}
+  </dl>
+</div>`;
+}
+
 export function casePage(ctx: PageContext, c: CaseView): string {
   const s = c.state;
   return layout(c.accountId, ctx, html`
@@ -174,6 +216,7 @@ export function casePage(ctx: PageContext, c: CaseView): string {
   <h1>Case <span data-testid="account">${c.accountId}</span>
     ${s ? html`<span class="stage stage-${s.stage}" data-testid="stage">${s.stage}</span>` : ''}</h1>
   <p><a href="${c.temporalUrl}" target="_blank" rel="noopener noreferrer" data-testid="temporal-link">Open the workflow in the Temporal Web UI</a></p>
+  ${c.problem ? problemBox(c.problem) : ''}
   ${c.stateError ? html`<p class="flash flash-error">Case state unavailable: ${c.stateError}</p>` : ''}
   ${!c.workflow ? html`<p class="empty">No case workflow for this account (only its audit trail below).</p>` : ''}
   ${s

@@ -8,9 +8,18 @@ export interface CaseActivities {
   openReviewTask(input: { caseId: string; accountId: string; taskId: string; priority: 'HIGH' | 'CRITICAL'; dueAt: string; alertCount: number }): Promise<string>;
   closeReviewTask(input: { taskId: string; accountId: string }): Promise<void>;
   sendVerificationSms(input: { idempotencyKey: string; caseId: string; accountId: string }): Promise<string>;
-  blockCard(input: { idempotencyKey: string; caseId: string; accountId: string; reason: string }): Promise<string>;
+  /** Blocks the account's card once per key (one key per case). Histories recorded before the block id was returned hold a string. */
+  blockCard(input: { idempotencyKey: string; caseId: string; accountId: string; reason: string }): Promise<BlockCardResult>;
+  /** Lifts the block `blockId` if it is still the account's block on file, once per key; otherwise fails non-retryable, saying why. */
+  unblockCard(input: { idempotencyKey: string; caseId: string; accountId: string; blockId: string; reason: string }): Promise<string>;
   notifyIssuer(input: { idempotencyKey: string; caseId: string; accountId: string; message: string }): Promise<string>;
   clearAccountState(input: { accountId: string; caseId: string }): Promise<string>;
+}
+
+/** What a card block returns: the issuer's id of the block (what lifting it names) and the action's detail. */
+export interface BlockCardResult {
+  blockId: string;
+  detail: string;
 }
 
 export interface ExportActivities {

@@ -79,7 +79,7 @@ export interface ReviewTask {
 }
 
 export interface ActionRecord {
-  action: 'MANUAL_REVIEW' | 'REQUIRE_3DS' | 'BLOCK_CARD' | 'NOTIFY_ISSUER' | 'CLEAR_ACCOUNT';
+  action: 'MANUAL_REVIEW' | 'REQUIRE_3DS' | 'BLOCK_CARD' | 'NOTIFY_ISSUER' | 'UNBLOCK_CARD' | 'CLEAR_ACCOUNT';
   status: 'done' | 'failed';
   at: string;
   detail: string;
@@ -99,8 +99,10 @@ export interface CaseState {
   actions: ActionRecord[];
   closedAt?: string;
   closedReason?: string;
-  /** The issuer refused this case's card block: the ladder waits for an operator. */
+  /** The issuer refused this case's card block (or there is no card on file): the ladder waits for an operator. */
   blockRefused?: boolean;
+  /** This case's card block as the issuer recorded it: what clearing the case lifts. */
+  block?: { blockId: string; idempotencyKey: string; at: string };
   /** Sequence of this case's audit entries (their ids are caseId#seq). */
   auditSeq?: number;
 }

@@ -5,6 +5,12 @@
 export const FailureType = {
   /** The cardholder directory has no phone number for the account: no verification SMS. */
   NoPhoneOnFile: 'NoPhoneOnFile',
+  /** The cardholder directory has no card id for the account: no card block (the case waits for an operator). */
+  NoCardOnFile: 'NoCardOnFile',
+  /** Lifting a case's card block: the account's block on file is another case's, which is left in place. */
+  BlockHeldByAnotherCase: 'BlockHeldByAnotherCase',
+  /** Lifting a case's card block: the account has no block on file (lifted by other means), nothing was lifted. */
+  NoBlockToLift: 'NoBlockToLift',
   /** Twilio refused the message (a 4xx other than 429): the request itself is wrong. */
   SmsRejected: 'SmsRejected',
   /** Retryable: an earlier SMS attempt may still be in flight; the next attempt looks it up before any resend. */

@@ -50,8 +50,15 @@ export const caseKeys = {
   smsSent: (idempotencyKey: string) => `fraud:sms:sent:${idempotencyKey}`,
   /** An SMS attempt under way and not yet recorded (its first and last attempt times), per idempotency key. */
   smsSending: (idempotencyKey: string) => `fraud:sms:sending:${idempotencyKey}`,
-  /** The local issuer: blocks per account, and the notices stream with its dedupe key. */
+  /**
+   * The local issuer. `issuerBlocks`: the account's current block, one field per account (value: JSON of the block
+   * record, with its `blockId`, `caseId` and `idempotencyKey`); a lifted block leaves it. `issuerBlock`: the block made
+   * with one idempotency key (one per case), what a repeated request answers with. `issuerUnblock`: the same for the
+   * lifting of a block. Then the notices stream with its dedupe key.
+   */
   issuerBlocks: 'fraud:issuer:blocks',
+  issuerBlock: (idempotencyKey: string) => `fraud:issuer:block:${idempotencyKey}`,
+  issuerUnblock: (idempotencyKey: string) => `fraud:issuer:unblock:${idempotencyKey}`,
   issuerNotifications: 'fraud:issuer:notifications',
   issuerNoticeSent: (idempotencyKey: string) => `fraud:issuer:notice:${idempotencyKey}`,
 };

@@ -19,6 +19,15 @@ export const ExportWindowStart = defineSearchAttributeKey('ExportWindowStart', S
 /** Set by the Temporal server itself on workflows a Schedule starts (not registered by us). */
 export const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 
+/**
+ * Set by the Temporal server itself (1.28 and later) on a workflow whose workflow task failed or timed out so many
+ * times in a row (dynamic config `system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute`, 5 by default,
+ * 0 turns it off), and removed again when a task completes. Values: `category=WorkflowTaskFailed` or
+ * `category=WorkflowTaskTimedOut`, and a `cause=...` (e.g. `cause=WorkflowTaskFailedCauseWorkflowWorkerUnhandledFailure`).
+ * Not registered by us. It stays on a workflow that is terminated while stuck: filter on `ExecutionStatus` too.
+ */
+export const TemporalReportedProblems = defineSearchAttributeKey('TemporalReportedProblems', SearchAttributeType.KEYWORD_LIST);
+
 /** Every attribute the platform registers. */
 export const CUSTOM_SEARCH_ATTRIBUTES = [FraudStage, FraudAlertCount, FraudAccountId, ExportWindowStart] as const;
 

@@ -76,13 +76,30 @@ export interface CaseSignallerOptions {
    * metrics and Redis memory).
    */
   streamMaxLen?: number;
-  /** An entry whose delivery failed this many times while other accounts' went through is set aside (default 20). */
+  /**
+   * An entry whose delivery Temporal refused this many times (see refusesThisRequest) while other accounts' went
+   * through is set aside in the undeliverable stream (default 20). Outages never count.
+   */
   maxDeliveryFailures?: number;
   /** How often the backlog is measured and the stream trimmed (default 5 s). */
   maintainEveryMs?: number;
 }
 
 type Entry = [id: string, fields: string[] | null];
+
+/**
+ * gRPC status codes with which Temporal refuses one request for what it carries (INVALID_ARGUMENT, NOT_FOUND,
+ * FAILED_PRECONDITION, OUT_OF_RANGE), as opposed to an outage or overload (UNAVAILABLE, DEADLINE_EXCEEDED, …), which
+ * is retried without limit. Only these count towards an entry's delivery bound; an error without a code never does.
+ */
+const REQUEST_REFUSED = new Set([3, 5, 9, 11]);
+export function refusesThisRequest(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
+  const code = typeof e?.code === 'number' ? e.code
+    : typeof e?.cause?.code === 'number' ? e.cause.code
+    : Number(/^(\d+) [A-Z_]+:/.exec(String(e?.message ?? ''))?.[1] ?? Number.NaN);
+  return REQUEST_REFUSED.has(code);
+}
 
 /** XINFO's flat [name, value, name, value, …] reply as an object. */
 const fieldMap = (flat: unknown[]): Record<string, unknown> => {
@@ -258,7 +275,7 @@ export class CaseSignaller {
           }
         } catch (err) {
           firstError ??= err;
-          for (const { id } of group) failed.push({ id, error: err instanceof Error ? err.message : String(err) });
+          if (refusesThisRequest(err)) for (const { id } of group) failed.push({ id, error: err instanceof Error ? err.message : String(err) });
         }
       }
     };
@@ -319,6 +336,6 @@ export class CaseSignaller {
     for (const [err] of (await p.exec()) ?? []) if (err) throw err; // nothing acknowledged: set aside again next round
     await this.redis.xack(keys.stream, SIGNALLER_GROUP, ...rejected.map((r) => r.id));
     this.undeliverable.inc(rejected.length);
-    for (const r of rejected) this.log.error({ entryId: r.id, reason: r.reason }, `alert stream entry is not an alert; moved to ${keys.undeliverable}`);
+    for (const r of rejected) this.log.error({ entryId: r.id, reason: r.reason }, `alert stream entry set aside in ${keys.undeliverable}`);
   }
 }

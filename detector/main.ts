@@ -2,6 +2,7 @@
 import { loadConfig } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis } from '../common/redis.ts';
+import { RedisMemoryWatch } from '../common/redis-memory.ts';
 import { AlertStore } from './alert-store.ts';
 import { detectorConfigSchema } from '../common/config.ts';
 import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
@@ -45,11 +46,16 @@ const detector = new Detector({
   },
 });
 
+const redisMemory = new RedisMemoryWatch({
+  redis, log, registry: metrics.registry, ratio: config.REDIS_MEMORY_WARN_RATIO, intervalMs: config.REDIS_MEMORY_POLL_INTERVAL,
+});
+redisMemory.start();
+
 const server = await serveMetrics(
   metrics,
   () => {
     const redisReady = redis.status === 'ready';
-    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning } };
+    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning }, warnings: redisMemory.warnings() };
   },
   config.DETECTOR_METRICS_HOST,
   config.DETECTOR_METRICS_PORT,
@@ -96,6 +102,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     log.error({ err }, 'error while stopping');
     code ||= 1;
   }
+  redisMemory.stop();
   server.close();
   redis.disconnect();
   clearTimeout(force);

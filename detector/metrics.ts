@@ -51,10 +51,13 @@ export class DetectorMetrics {
   }
 }
 
-/** GET /metrics (Prometheus text) and GET /healthz (200 when `healthy()` says so, else 503, with details). */
+/**
+ * GET /metrics (Prometheus text) and GET /healthz (200 when `healthy()` says so, else 503, with details and
+ * `warnings`: what needs an operator soon without being down now, such as Redis memory close to its limit).
+ */
 export function serveMetrics(
   metrics: DetectorMetrics,
-  healthy: () => { ok: boolean; details: Record<string, unknown> },
+  healthy: () => { ok: boolean; details: Record<string, unknown>; warnings: string[] },
   host: string,
   port: number,
 ): Promise<Server> {

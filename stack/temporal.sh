@@ -76,6 +76,11 @@ temporal_start() {
   local sa_flags=() sa
   for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do sa_flags+=(--search-attribute "$sa"); done
 
+  # A case whose workflow task fails this many times in a row gets the search attribute TemporalReportedProblems
+  # (stuck cases: common/cases.ts); the server's own default is 5, which with its retry backoff takes about a minute.
+  local problems="${TEMPORAL_TASK_PROBLEMS_THRESHOLD:-2}"
+  [[ "$problems" =~ ^[0-9]+$ ]] || die "TEMPORAL_TASK_PROBLEMS_THRESHOLD must be a whole number (0 turns the attribute off), got '$problems'"
+
   say "starting temporal dev server on $addr (UI http://127.0.0.1:$ui, db $DATA_DIR/temporal.db)"
   # No outbound calls: the server's periodic version check is off (env + dynamic config), and the UI's
   # newsfeed fetch is off. --ip/--ui-ip pin the gRPC frontend, HTTP API, metrics and UI to loopback.
@@ -88,6 +93,7 @@ temporal_start() {
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --namespace "$TEMPORAL_NAMESPACE" \
     --dynamic-config-value frontend.enableServerVersionCheck=false \
+    --dynamic-config-value "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=$problems" \
     --log-level "${TEMPORAL_LOG_LEVEL:-warn}" \
     "${sa_flags[@]}"
 

@@ -1,6 +1,6 @@
 // Composition root of the Temporal worker: builds the clients once, hands them to the activities, runs the
-// fraud case workflows, and shuts down gracefully on SIGTERM/SIGINT (the Temporal runtime handles both).
-import { createServer } from 'node:http';
+// fraud case workflows, serves /metrics and /healthz (workers/metrics.ts), and shuts down gracefully on SIGTERM/SIGINT
+// (the Temporal runtime handles both).
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
@@ -13,8 +13,10 @@ import { OutboxTransport, TwilioTransport, type SmsTransport } from '../activiti
 import { loadConfig, repoRoot } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis } from '../common/redis.ts';
+import { RedisMemoryWatch } from '../common/redis-memory.ts';
 import { workerConfigSchema } from '../common/config.ts';
 import { ensureExportSchedule } from '../common/export-schedule.ts';
+import { StuckCasesWatch, WorkerMetrics, serveWorkerHttp } from './metrics.ts';
 
 const config = loadConfig(workerConfigSchema, 'worker');
 const log = createLogger('worker', config.LOG_LEVEL);
@@ -73,35 +75,46 @@ const worker = await Worker.create({
   shutdownGraceTime: '10s',
 });
 
+// A client of its own: the export Schedule and the stuck-case count (visibility).
+const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+
 // The export Schedule runs on this worker's task queue; created or brought up to date at every start.
 if (config.EXPORT_SCHEDULE === 'on') {
-  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  try {
-    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
-    const opts = {
-      scheduleId: config.EXPORT_SCHEDULE_ID, taskQueue: config.TEMPORAL_TASK_QUEUE,
-      intervalMinutes: config.EXPORT_INTERVAL_MINUTES, delayMinutes: config.EXPORT_DELAY_MINUTES,
-    };
-    const what = await ensureExportSchedule(client, opts);
-    log.info(opts, `export schedule ${what}`);
-  } finally {
-    await clientConnection.close();
-  }
+  const opts = {
+    scheduleId: config.EXPORT_SCHEDULE_ID, taskQueue: config.TEMPORAL_TASK_QUEUE,
+    intervalMinutes: config.EXPORT_INTERVAL_MINUTES, delayMinutes: config.EXPORT_DELAY_MINUTES,
+  };
+  const what = await ensureExportSchedule(client, opts);
+  log.info(opts, `export schedule ${what}`);
 }
 
-const health = createServer((req, res) => {
-  const state = worker.getState();
-  const ok = state === 'RUNNING' && redis.status === 'ready';
-  if (req.url === '/healthz') res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, worker: state, redis: redis.status }));
-  else res.writeHead(404).end();
+const metrics = new WorkerMetrics();
+const redisMemory = new RedisMemoryWatch({
+  redis, log, registry: metrics.registry, ratio: config.REDIS_MEMORY_WARN_RATIO, intervalMs: config.REDIS_MEMORY_POLL_INTERVAL,
 });
-health.listen(config.WORKER_HEALTH_PORT, config.WORKER_HEALTH_HOST);
+const stuckCases = new StuckCasesWatch({ client, metrics, log, intervalMs: config.STUCK_CASES_INTERVAL });
+redisMemory.start();
+stuckCases.start();
+
+const health = await serveWorkerHttp(metrics, () => {
+  const state = worker.getState();
+  return {
+    ok: state === 'RUNNING' && redis.status === 'ready',
+    worker: state,
+    redis: redis.status,
+    warnings: [...redisMemory.warnings(), ...stuckCases.warnings()],
+  };
+}, config.WORKER_HEALTH_HOST, config.WORKER_HEALTH_PORT);
 
 log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
 try {
   await worker.run();
 } finally {
+  redisMemory.stop();
+  stuckCases.stop();
   health.close();
+  await clientConnection.close();
   await connection.close();
   redis.disconnect();
   log.info('worker stopped');

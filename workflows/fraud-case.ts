@@ -1,6 +1,7 @@
 // One durable case per flagged account: counts the detector's alerts, climbs the escalation ladder (manual review,
 // 3DS verification SMS, card block + issuer notice) acting once per step, waits for analysts with a durable SLA
-// timer, and closes when ops clear the account or an analyst calls a false positive.
+// timer, and closes when ops clear the account or an analyst calls a false positive, lifting the card block the case
+// made (or saying in the audit trail why it could not).
 //
 // State machine and timers only: every side effect is an activity (activities/), idempotent by a key derived
 // from the case id, so retries and worker crashes never repeat an action. Time here is the workflow clock
@@ -20,7 +21,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CaseActivities } from '../contracts/activities.ts';
+import type { BlockCardResult, CaseActivities } from '../contracts/activities.ts';
 import type { AuditEntry } from '../contracts/audit.ts';
 import { parseAlertSignal, type AlertSignal } from '../contracts/alert.ts';
 import {
@@ -58,6 +59,15 @@ const blocking = proxyActivities<Pick<CaseActivities, 'blockCard'>>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
+// Lifting the case's block when it is cleared: retried for a bounded time (about four minutes of backoff, ten at most),
+// so that an issuer that is down delays the close, never holds it forever. The case then closes saying the block is
+// still in place.
+const unblocking = proxyActivities<Pick<CaseActivities, 'unblockCard'>>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
 // Audit appends are quick, idempotent Redis writes made on every alert: as local activities they cost no extra
 // round trip through the server (the dev server's SQLite is the bottleneck when many accounts alert at once).
 const local = proxyLocalActivities<Pick<CaseActivities, 'appendAudit'>>({
@@ -82,6 +92,8 @@ const FRESH_CASE_ID_AFTER_CLOSE = 'fresh-case-id-after-close';
 const STRICT_INPUTS = 'strict-inputs';
 /** A refused block waits for an operator (before: the stage became BLOCKED and the issuer was told anyway). */
 const BLOCK_REFUSAL_WAITS = 'block-refusal-waits';
+/** Clearing a case that blocked the card lifts that block first (before: the block stayed after the case closed). */
+const LIFT_BLOCK_ON_CLEAR = 'lift-block-on-clear';
 
 export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const info = workflowInfo();
@@ -260,12 +272,25 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const verify = () =>
     act('REQUIRE_3DS', () => acts.sendVerificationSms({ idempotencyKey: key('sms'), caseId: state.caseId, accountId: state.accountId }));
 
-  /** Block the card, then tell the issuer: the notice follows only a block that happened. Returns whether it did. */
+  /** The detail of the latest record of `action`. */
+  const lastDetail = (action: ActionRecord['action']) => state.actions.filter((r) => r.action === action).at(-1)?.detail ?? '';
+
+  /**
+   * Block the card, then tell the issuer: the notice follows only a block that happened. Returns whether it did.
+   * The block is this case's (its key derives from the case id); its id is kept for lifting it when the case clears.
+   */
   const block = async (why: string): Promise<boolean> => {
-    const blocked = await act('BLOCK_CARD', () => blocking.blockCard({ idempotencyKey: key('block'), caseId: state.caseId, accountId: state.accountId, reason: why }));
+    const idempotencyKey = key('block');
+    const blocked = await act('BLOCK_CARD', async () => {
+      const r: BlockCardResult | string = await blocking.blockCard({ idempotencyKey, caseId: state.caseId, accountId: state.accountId, reason: why });
+      if (typeof r === 'string') return r; // recorded before the activity returned the block id
+      state.block = { blockId: r.blockId, idempotencyKey, at: new Date().toISOString() };
+      return r.detail;
+    });
     if (!blocked && patched(BLOCK_REFUSAL_WAITS)) {
       state.blockRefused = true;
-      audit('action_failed', 'system', 'card not blocked: the issuer refused; the case waits for an operator (review decision or clearing)', { action: 'BLOCK_CARD' });
+      const noCard = lastDetail('BLOCK_CARD').startsWith(`${FailureType.NoCardOnFile}:`);
+      audit('action_failed', 'system', `card not blocked: ${noCard ? 'no card on file' : 'the issuer refused'}; the case waits for an operator (review decision or clearing)`, { action: 'BLOCK_CARD' });
       return false;
     }
     await act('NOTIFY_ISSUER', () =>
@@ -273,6 +298,34 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     );
     return true;
   };
+  /**
+   * Before a case closes: lift the card block it made, if it made one. Returns why the block is still in place, if it
+   * is (the case closes anyway, and says so). Cases that blocked before the block id was kept name it in the action's
+   * detail ("card <blockId> blocked").
+   */
+  const liftBlock = async (why: string): Promise<string | undefined> => {
+    const blocked = state.actions.find((r) => r.action === 'BLOCK_CARD' && r.status === 'done');
+    if (!blocked || !patched(LIFT_BLOCK_ON_CLEAR)) return undefined;
+    const blockId = state.block?.blockId ?? /^card (\S+) blocked/.exec(blocked.detail)?.[1];
+    let cause: string;
+    if (blockId === undefined) {
+      cause = `the block id is not known (the block was recorded as ${JSON.stringify(blocked.detail)})`;
+      state.actions.push({ action: 'UNBLOCK_CARD', status: 'failed', at: new Date().toISOString(), detail: cause });
+    } else {
+      const lifted = await act('UNBLOCK_CARD', () =>
+        unblocking.unblockCard({ idempotencyKey: key('unblock'), caseId: state.caseId, accountId: state.accountId, blockId, reason: why }),
+      );
+      if (lifted) return undefined;
+      cause = lastDetail('UNBLOCK_CARD');
+    }
+    const which = blockId === undefined ? "this case's card block" : `card block ${blockId}`;
+    audit('action_failed', 'system', `${which} not lifted (${cause}): the case closes anyway, with the block in place; lift it at the issuer if it should go`, {
+      action: 'UNBLOCK_CARD', blockId: blockId ?? null,
+    });
+    return `${which} not lifted: ${cause}`;
+  };
+  const withNote = (reason: string, note: string | undefined) => (note ? `${reason}; ${note}` : reason);
+
   /** The issuer refused this case's block: the ladder does not try again on its own. */
   const blockRefused = () => state.blockRefused === true;
 
@@ -327,14 +380,15 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       await condition(wake);
     }
 
-    // 1. Ops clear the account: reset what the guide's clients read, close the case.
+    // 1. Ops clear the account: lift the case's block, reset what the guide's clients read, close the case.
     if (clearRequest) {
       const req = clearRequest;
       if (state.review && !state.review.decision) await closeReviewTask(state.review.taskId);
+      const notLifted = await liftBlock(`account cleared by ops:${req.by}: ${req.reason ?? 'cleared'}`);
       await act('CLEAR_ACCOUNT', () => acts.clearAccountState({ accountId: state.accountId, caseId: state.caseId }));
       state.stage = 'CLEARED';
       state.closedAt = new Date().toISOString();
-      state.closedReason = req.reason ?? 'cleared';
+      state.closedReason = withNote(req.reason ?? 'cleared', notLifted);
       audit('cleared', `ops:${req.by}`, `account cleared: ${state.closedReason}`);
       break;
     }
@@ -349,11 +403,12 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
         if (await block(`confirmed fraud by analyst ${d.analystId}`)) setStage('BLOCKED', `analyst:${d.analystId}`, 'review confirmed fraud');
         decisionApplied = true;
       } else {
+        const notLifted = await liftBlock(`false positive (analyst ${d.analystId})`);
         await act('CLEAR_ACCOUNT', () => acts.clearAccountState({ accountId: state.accountId, caseId: state.caseId }));
         state.stage = 'CLEARED';
         state.closedAt = new Date().toISOString();
-        state.closedReason = `false positive (analyst ${d.analystId})`;
-        audit('cleared', `analyst:${d.analystId}`, 'account cleared: review found a false positive');
+        state.closedReason = withNote(`false positive (analyst ${d.analystId})`, notLifted);
+        audit('cleared', `analyst:${d.analystId}`, withNote('account cleared: review found a false positive', notLifted));
         decisionApplied = true;
         break;
       }

@@ -73,14 +73,15 @@
     if (Array.isArray(list)) for (const a of list) add(a, false);
   });
 
-  // The review queue: re-rendered by the server (escaped there) every 15 s.
-  const queue = document.getElementById('review-queue');
-  if (queue) {
+  // The review queue and the stuck cases: re-rendered by the server (escaped there) every 15 s.
+  for (const [id, url] of [['review-queue', '/partials/reviews'], ['stuck-cases', '/partials/stuck']]) {
+    const target = document.getElementById(id);
+    if (!target) continue;
     setInterval(async () => {
       try {
-        const res = await fetch('/partials/reviews', { credentials: 'same-origin' });
+        const res = await fetch(url, { credentials: 'same-origin' });
         if (res.status === 401) window.location.assign('/login');
-        else if (res.ok) queue.innerHTML = await res.text();
+        else if (res.ok) target.innerHTML = await res.text();
       } catch {
         // offline for now; the next round tries again
       }

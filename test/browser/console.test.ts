@@ -188,6 +188,7 @@ describe('analyst console in headless Chromium', () => {
     // with one alert each, and a second account in review, so the queue has an order to keep.
     const others = [uniqueId('ACC_'), uniqueId('ACC_')];
     caseIds.push(...[...others, queuedAccount].map(caseWorkflowId));
+    await redis.hset(`fraud:cardholder:${reviewAccount}`, { card_id: `card-${reviewAccount}` }); // the confirmed fraud below blocks this card
     await produce(topic, [...bursts(reviewAccount, 4), ...others.flatMap((a) => bursts(a, 1)), ...bursts(queuedAccount, 4)]);
     await waitFor('MANUAL_REVIEW', async () => (await stageOf(reviewAccount)) === 'MANUAL_REVIEW', 60_000, 250);
     await waitFor('MANUAL_REVIEW', async () => (await stageOf(queuedAccount)) === 'MANUAL_REVIEW', 60_000, 250);

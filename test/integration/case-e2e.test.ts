@@ -118,8 +118,14 @@ describe('fraud case end to end', () => {
     await waitFor('the case to close', async () => (await caseAttributes(acc)).status === 'COMPLETED', 30_000, 200);
     expect(await redis.sismember('fraud:alerts:accounts', acc)).toBe(0);
     expect(await redis.get(`fraud:count:sender:${acc}`)).toBe(null);
-    const cleared = (await audit(redis, acc)).find((e) => e.type === 'cleared');
+    // The case lifted the block it made, before it closed.
+    expect(await redis.hexists('fraud:issuer:blocks', acc)).toBe(0);
+    const closing = await audit(redis, acc);
+    const lifted = closing.find((e) => e.type === 'action' && (e.data as { action: string }).action === 'UNBLOCK_CARD');
+    expect(lifted?.detail).toBe(`UNBLOCK_CARD: card block card-${acc}@${state.caseId}:block lifted`);
+    const cleared = closing.find((e) => e.type === 'cleared');
     expect(cleared?.actor).toBe('ops:ops-e2e');
+    expect(cleared?.detail).toBe('account cleared: verified with the cardholder');
     expect((await caseAttributes(acc)).stage).toBe('CLEARED');
     redis.disconnect();
   });
@@ -239,6 +245,7 @@ describe('the analysts\' CLI on a live case', () => {
     const { db, redis } = await isolatedRedis();
     const acc = uniqueId('ACC_CLI_');
     caseIds.push(caseWorkflowId(acc));
+    await redis.hset(`fraud:cardholder:${acc}`, { card_id: `card-${acc}` }); // confirmed fraud blocks this card (none is made up)
     const p = await platform(db);
     await p.worker.start();
     await produce(p.topic, bursts(acc, 4));

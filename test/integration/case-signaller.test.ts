@@ -118,4 +118,31 @@ describe('case signaller on the Redis alert stream', () => {
     await s.stop();
   });
 
+  it('when one account\'s delivery keeps failing while others go through, then after the bound its alerts are set aside with the reason', async () => {
+    const { redis } = await isolatedRedis(11);
+    connections.push(redis);
+    class PickyDelivery extends FakeDelivery {
+      override async deliver(accountId: string, alerts: AlertSignal[]) {
+        if (accountId === 'BAD') throw new Error('3 INVALID_ARGUMENT: payload too large');
+        await super.deliver(accountId, alerts);
+      }
+    }
+    const delivery = new PickyDelivery();
+    const s = await start(redis, delivery, { maxDeliveryFailures: 3 });
+    await redis.xadd('fraud:alerts:stream', '*', 'alert', JSON.stringify(alert('BAD', 0)), 'count', '1');
+    await redis.xadd('fraud:alerts:stream', '*', 'alert', JSON.stringify(alert('BAD', 1)), 'count', '2');
+    const undeliverable = async () => (await redis.xrange('fraud:alerts:undeliverable', '-', '+')).map(([, f]) => f[f.indexOf('reason') + 1]!);
+    // Other accounts keep alerting, and their alerts keep going through next to the failing one.
+    let ok = 0;
+    await waitFor('BAD set aside', async () => {
+      await redis.xadd('fraud:alerts:stream', '*', 'alert', JSON.stringify(alert(`OK${ok}`, ok++)), 'count', '1');
+      return (await undeliverable()).length === 2;
+    }, 30_000, 300);
+    for (const reason of await undeliverable()) {
+      expect(reason).toMatch(/^delivery failed 3 times while other accounts' alerts went through; last error: 3 INVALID_ARGUMENT/);
+    }
+    await waitFor('every OK delivered', async () => delivery.ids().filter((id) => id.startsWith('va_OK')).length === ok, 30_000, 50);
+    await waitFor('nothing pending', async () => (await pending(redis)) === 0, 10_000, 50);
+    await s.stop();
+  });
 });

@@ -51,19 +51,21 @@ export type Call = { name: keyof CaseActivities; input: Record<string, unknown> 
  */
 export function recordingActivities(fail: Partial<Record<keyof CaseActivities, () => Error | undefined>> = {}) {
   const calls: Call[] = [];
-  const rec = <K extends keyof CaseActivities>(name: K, result: string | void) =>
+  const rec = <K extends keyof CaseActivities>(name: K, result: unknown) =>
     (async (input: Record<string, unknown>) => {
       calls.push({ name, input });
       const err = fail[name]?.();
       if (err) throw err;
-      return result;
+      return typeof result === 'function' ? (result as (i: Record<string, unknown>) => unknown)(input) : result;
     }) as unknown as CaseActivities[K];
   const activities: CaseActivities = {
     appendAudit: rec('appendAudit', undefined),
     openReviewTask: rec('openReviewTask', 'queued'),
     closeReviewTask: rec('closeReviewTask', undefined),
     sendVerificationSms: rec('sendVerificationSms', 'sms sent'),
-    blockCard: rec('blockCard', 'blocked'),
+    // The block id names the key, as the local issuer's does (card@key).
+    blockCard: rec('blockCard', (i: Record<string, unknown>) => ({ blockId: `card@${String(i.idempotencyKey)}`, detail: `card card@${String(i.idempotencyKey)} blocked` })),
+    unblockCard: rec('unblockCard', (i: Record<string, unknown>) => `card block ${String(i.blockId)} lifted`),
     notifyIssuer: rec('notifyIssuer', 'notified'),
     clearAccountState: rec('clearAccountState', 'cleared'),
   };

@@ -3,11 +3,11 @@
 // markup in every field that takes text; the two must have the same tags and attributes (the data added none), and
 // the hostile values must show as text.
 import { describe, expect, it } from '@jest/globals';
-import type { OpenReview } from '../../common/cases.ts';
+import type { OpenReview, StuckCases } from '../../common/cases.ts';
 import type { AuditEntry } from '../../contracts/audit.ts';
 import type { CaseState } from '../../contracts/case.ts';
 import type { User } from '../../console/users.ts';
-import { casePage, dashboardPage, errorPage, loginPage, reviewsTable, type CaseView, type PageContext } from '../../console/views.ts';
+import { casePage, dashboardPage, errorPage, loginPage, reviewsTable, stuckCasesPanel, type CaseView, type PageContext } from '../../console/views.ts';
 
 const EVIL = `<img src=x onerror="alert(1)"><script>alert('x')</script>&lt;b&gt;\`${'${document.cookie}'}`;
 const hostile = (field: string) => `${field}${EVIL}`;
@@ -122,10 +122,51 @@ describe('review queue with hostile data', () => {
   });
 });
 
+function stuck(v: Values, total = 3): StuckCases {
+  return {
+    via: 'reported-problems', total,
+    cases: [1, 2].map((n) => ({
+      accountId: v(`stuck account ${n}`), workflowId: `fraud-account-${n}`, runId: v('run'), stage: v('stage'), alertCount: 5,
+      problem: { category: v('category'), cause: v('cause') },
+    })),
+  };
+}
+
+describe('stuck cases with hostile data', () => {
+  it('when stuck cases carry markup in their fields, then the panel shows the count and every field as text only', () => {
+    const panel = stuckCasesPanel(stuck(hostile)).text;
+    expectEscaped(panel, stuckCasesPanel(stuck(plain)).text, ['stuck account 1', 'stuck account 2', 'stage', 'category', 'cause'].map(hostile));
+    expect(panel).toMatch(/data-testid="stuck-count" data-count="3">3</);
+    expect(panel).toContain('(the first 2 shown)');
+  });
+
+  it('when an account id is a javascript: URL or a path, then its link still goes to its case page', () => {
+    const ids = ['javascript:alert(1)', '//evil.com', '../../login', hostile('account')];
+    const list: StuckCases = { via: 'reported-problems', total: ids.length, cases: ids.map((accountId) => ({ ...stuck(plain).cases[0]!, accountId })) };
+    const links = [...stuckCasesPanel(list).text.matchAll(/href="([^"]*)"/g)].map((m) => decode(m[1]!));
+    expect(links).toStrictEqual(ids.map((id) => `/cases/${encodeURIComponent(id)}`));
+  });
+
+  it('when there are none, or the list fails with a hostile error, then the panel says so as text only', () => {
+    expect(stuckCasesPanel({ via: 'scan', total: 0, cases: [], scanned: 12, complete: true }).text).toMatch(/No stuck cases\..*12 running cases/s);
+    expectEscaped(stuckCasesPanel({ error: hostile('error') }).text, stuckCasesPanel({ error: plain('error') }).text, [hostile('error')]);
+  });
+
+  it('when a case page shows a stuck case, then its problem and last error show as text only', () => {
+    const view = (v: Values): CaseView => ({
+      ...caseView(v, false), state: undefined,
+      problem: { category: v('category'), cause: v('cause'), attempt: 4, since: iso(-7), lastError: v('last error') },
+    });
+    const page = casePage(ctx(hostile, 'ops'), view(hostile));
+    expectEscaped(page, casePage(ctx(plain, 'ops'), view(plain)), ['category', 'cause', 'last error', 'account'].map(hostile));
+    expect(page).toContain('data-testid="stuck"');
+  });
+});
+
 describe('other pages with hostile data', () => {
   it('when the dashboard embeds the queue, then the queue and the header stay escaped', () => {
-    const page = (v: Values) => dashboardPage(ctx(v), { reviews: reviews(v), flagged: 3 });
-    expectEscaped(page(hostile), page(plain), ['account 1', 'user', 'flash', 'csrf'].map(hostile));
+    const page = (v: Values) => dashboardPage(ctx(v), { reviews: reviews(v), flagged: 3, stuck: stuck(v) });
+    expectEscaped(page(hostile), page(plain), ['account 1', 'user', 'flash', 'csrf', 'stuck account 1'].map(hostile));
   });
 
   it('when sign-in fails for a hostile user name and next, then the form echoes them as attribute values only', () => {

@@ -10,7 +10,7 @@ import { alertBatchSignal, alertSignal, caseStateQuery, clearAccountSignal, comp
 import type { AlertSignal } from '../../contracts/alert.ts';
 import { repoRoot } from '../../common/env.ts';
 import { uniqueId } from '../../harness/stack.ts';
-import { makeWorker, recordingActivities, timeSkippingEnv } from '../support/temporal.ts';
+import { makeWorker, recordingActivities, timeSkippingEnv, type Call } from '../support/temporal.ts';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -38,9 +38,10 @@ async function withCase<T>(
     });
     const result = await body(h, rec, accountId);
     if (opts.record && process.env.RECORD_HISTORIES === '1') {
-      // The history as proto JSON, written by the stock temporal CLI (what the Web UI's download gives too).
+      // The history as proto JSON, written by the stock temporal CLI (what the Web UI's download gives too); the
+      // stack's, or TEMPORAL_CLI_PATH (as TEMPORAL_TEST_SERVER_PATH for the test server).
       const json = execFileSync(
-        `${repoRoot}.stack/venv/bin/temporal`,
+        process.env.TEMPORAL_CLI_PATH ?? `${repoRoot}.stack/venv/bin/temporal`,
         ['--disable-config-file', 'workflow', 'show', '--address', env.address, '--namespace', env.namespace ?? 'default', '--workflow-id', h.workflowId, '--output', 'json'],
         { encoding: 'utf8' },
       );
@@ -53,6 +54,10 @@ async function withCase<T>(
 const signalAlerts = async (h: WorkflowHandle, accountId: string, from: number, to: number) => {
   for (let n = from; n <= to; n++) await h.signal(alertSignal, alert(accountId, n));
 };
+
+type Entry = { id: string; type: string; detail: string; at: string; data: Record<string, unknown> };
+const auditEntries = (rec: ReturnType<typeof recordingActivities>): Entry[] =>
+  rec.calls.filter((c) => c.name === 'appendAudit').flatMap((c) => c.input.entries as Entry[]);
 
 const settle = async (h: WorkflowHandle, pred: (s: CaseState) => boolean): Promise<CaseState> => {
   for (let i = 0; i < 100; i++) {
@@ -222,6 +227,122 @@ describe('fraud case workflow', () => {
       expect(details).toContainEqual(expect.stringMatching(/^card not blocked: the issuer refused; the case waits for an operator/));
       await h.signal(clearAccountSignal, { by: 'ops-2', reason: 'issuer confirmed the card is gone' });
       expect((await h.result()).stage).toBe('CLEARED');
+    }));
+
+  it('when a blocked case is cleared, then the block it made is lifted once, before the account is cleared, and the trail says so', () =>
+    withCase({ record: 'block-lifted' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      const blocked = await settle(h, (x) => x.stage === 'BLOCKED' && x.actions.some((a) => a.action === 'NOTIFY_ISSUER'));
+      expect(blocked.block).toMatchObject({ blockId: `card@${blocked.caseId}:block`, idempotencyKey: `${blocked.caseId}:block` });
+      await h.signal(clearAccountSignal, { by: 'ops-4', reason: 'card replaced' });
+      const final = await h.result();
+      expect(final.stage).toBe('CLEARED');
+      expect(final.closedReason).toBe('card replaced');
+      const unblocks = rec.calls.filter((c) => c.name === 'unblockCard');
+      expect(unblocks.map((c) => c.input)).toStrictEqual([{
+        idempotencyKey: `${final.caseId}:unblock`, caseId: final.caseId, accountId: acc, blockId: `card@${final.caseId}:block`, reason: 'account cleared by ops:ops-4: card replaced',
+      }]);
+      // Lift the block, then clear the account's state, then close.
+      const order = rec.calls.map((c) => c.name).filter((n) => n !== 'appendAudit');
+      expect(order.slice(-2)).toStrictEqual(['unblockCard', 'clearAccountState']);
+      expect(final.actions.map((a) => `${a.action}:${a.status}`).slice(-2)).toStrictEqual(['UNBLOCK_CARD:done', 'CLEAR_ACCOUNT:done']);
+      const entries = auditEntries(rec);
+      expect(entries.filter((e) => e.type === 'action' && e.data.action === 'UNBLOCK_CARD').map((e) => e.detail)).toStrictEqual([
+        `UNBLOCK_CARD: card block card@${final.caseId}:block lifted`,
+      ]);
+      expect(entries.some((e) => e.type === 'action_failed')).toBe(false);
+    }));
+
+  it('when the issuer is down while a cleared case lifts its block, then the lift is retried for a bounded time and the case closes saying the block is still in place', () =>
+    withCase({ fail: { unblockCard: () => new Error('issuer unreachable') }, record: 'block-not-lifted' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      await settle(h, (x) => x.stage === 'BLOCKED' && x.actions.some((a) => a.action === 'NOTIFY_ISSUER'));
+      await h.signal(clearAccountSignal, { by: 'ops-5', reason: 'verified with the cardholder' });
+      const final = await h.result(); // the retries' backoff, on the skipping clock
+      expect(final.stage).toBe('CLEARED');
+      expect(rec.count('unblockCard')).toBe(10);
+      expect(rec.count('clearAccountState')).toBe(1);
+      const blockId = `card@${final.caseId}:block`;
+      expect(final.closedReason).toBe(`verified with the cardholder; card block ${blockId} not lifted: Error: issuer unreachable`);
+      expect(final.actions.find((a) => a.action === 'UNBLOCK_CARD')).toMatchObject({ status: 'failed', detail: 'Error: issuer unreachable' });
+      const entries = auditEntries(rec);
+      expect(entries.filter((e) => e.type === 'action_failed').map((e) => e.detail)).toStrictEqual([
+        'UNBLOCK_CARD failed permanently: Error: issuer unreachable',
+        `card block ${blockId} not lifted (Error: issuer unreachable): the case closes anyway, with the block in place; lift it at the issuer if it should go`,
+      ]);
+      expect(entries.find((e) => e.type === 'cleared')?.detail).toBe(`account cleared: ${final.closedReason}`);
+      // The retries were bounded: minutes on the workflow clock, not the block's hours.
+      expect(Date.parse(final.closedAt!) - Date.parse(entries.find((e) => e.type === 'stage' && e.data.to === 'BLOCKED')!.at)).toBeLessThan(10 * 60_000);
+    }));
+
+  it('when the account\'s block on file is another case\'s, then clearing leaves it in place, says why, and closes', () =>
+    withCase({ fail: { unblockCard: () => ApplicationFailure.nonRetryable("ACC's card block on file is card@other:block of case other, not this case's", 'BlockHeldByAnotherCase') } }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      await settle(h, (x) => x.stage === 'BLOCKED' && x.actions.some((a) => a.action === 'NOTIFY_ISSUER'));
+      await h.signal(clearAccountSignal);
+      const final = await h.result();
+      expect(rec.count('unblockCard')).toBe(1); // a refusal is not retried
+      expect(final.closedReason).toMatch(/^cleared by ops; card block card@\S+ not lifted: BlockHeldByAnotherCase: /);
+      expect(auditEntries(rec).filter((e) => e.type === 'action_failed' && e.data.action === 'UNBLOCK_CARD')).toHaveLength(2);
+    }));
+
+  it('when an analyst calls a false positive on a blocked case, then its block is lifted and the case closes', () =>
+    withCase({ record: 'false-positive-lifts-block' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      const s = await settle(h, (x) => x.stage === 'BLOCKED' && x.actions.some((a) => a.action === 'NOTIFY_ISSUER'));
+      const r = await h.executeUpdate(completeReviewUpdate, { args: [{ taskId: s.review!.taskId, decision: 'FALSE_POSITIVE', analystId: 'a3', note: 'cardholder abroad' }] });
+      expect(r.stage).toBe('CLEARED');
+      const final = await h.result();
+      expect(final.closedReason).toBe('false positive (analyst a3)');
+      expect(rec.calls.filter((c) => c.name === 'unblockCard').map((c) => c.input.blockId)).toStrictEqual([`card@${s.caseId}:block`]);
+      expect(rec.calls.filter((c) => c.name === 'unblockCard').map((c) => c.input.reason)).toStrictEqual(['false positive (analyst a3)']);
+      expect(rec.count('clearAccountState')).toBe(1);
+    }));
+
+  it('when the account has no card on file, then the block is recorded as failed, the issuer is not told, and the case waits for an operator', () =>
+    withCase({ fail: { blockCard: () => ApplicationFailure.nonRetryable('no card id on file for the account', 'NoCardOnFile') }, record: 'no-card-on-file' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      const s = await settle(h, (x) => x.actions.some((a) => a.action === 'BLOCK_CARD'));
+      await signalAlerts(h, acc, 12, 13); // more alerts do not retry the block on their own
+      const after = await settle(h, (x) => x.alertCount === 13);
+      expect(after.stage).toBe('REQUIRE_3DS');
+      expect(after.blockRefused).toBe(true);
+      expect(after.block).toBeUndefined();
+      expect(s.actions.find((a) => a.action === 'BLOCK_CARD')).toMatchObject({ status: 'failed', detail: 'NoCardOnFile: no card id on file for the account' });
+      expect(rec.count('blockCard')).toBe(1);
+      expect(rec.count('notifyIssuer')).toBe(0);
+      const failed = auditEntries(rec).filter((e) => e.type === 'action_failed').map((e) => e.detail);
+      expect(failed).toStrictEqual([
+        'BLOCK_CARD failed permanently: NoCardOnFile: no card id on file for the account',
+        'card not blocked: no card on file; the case waits for an operator (review decision or clearing)',
+      ]);
+      // Nothing was blocked, so clearing lifts nothing.
+      await h.signal(clearAccountSignal, { by: 'ops-6', reason: 'card id added, cardholder verified' });
+      const final = await h.result();
+      expect(final.closedReason).toBe('card id added, cardholder verified');
+      expect(rec.count('unblockCard')).toBe(0);
+    }));
+
+  it('when a blocked case is cleared and alerts reopen the account, then the new case blocks again under a key of its own and lifts only its own block', () =>
+    withCase({ record: 'reopened-blocks-again' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      const first = await settle(h, (x) => x.stage === 'BLOCKED' && x.actions.some((a) => a.action === 'NOTIFY_ISSUER'));
+      await h.signal(clearAccountSignal, { by: 'ops-7' });
+      await h.signal(alertBatchSignal, Array.from({ length: 11 }, (_, i) => alert(acc, 100 + i)));
+      const next = env.client.workflow.getHandle(h.workflowId);
+      const second = await settle(next, (x) => x.caseId !== first.caseId && x.stage === 'BLOCKED' && x.actions.some((a) => a.action === 'NOTIFY_ISSUER'));
+      const keys = (name: Call['name']) => rec.calls.filter((c) => c.name === name).map((c) => c.input.idempotencyKey);
+      expect(keys('blockCard')).toStrictEqual([`${first.caseId}:block`, `${second.caseId}:block`]);
+      expect(keys('notifyIssuer')).toStrictEqual([`${first.caseId}:issuer`, `${second.caseId}:issuer`]);
+      expect(second.block?.blockId).toBe(`card@${second.caseId}:block`);
+      await next.signal(clearAccountSignal, { by: 'ops-7', reason: 'second case over' });
+      const final = await next.result();
+      expect(final.caseId).toBe(second.caseId);
+      // Each case lifted its own block.
+      expect(rec.calls.filter((c) => c.name === 'unblockCard').map((c) => [c.input.idempotencyKey, c.input.blockId])).toStrictEqual([
+        [`${first.caseId}:unblock`, `card@${first.caseId}:block`],
+        [`${second.caseId}:unblock`, `card@${second.caseId}:block`],
+      ]);
     }));
 
   it('when alerts race the close of a case, then they open a new case with a case id of its own', () =>
