@@ -2,6 +2,7 @@
 // The fault-and-fuzz harness: for each fault and each of K seeds (N, N+1, …), one bounded run (chaos/run.ts) on the
 // local stack, checked by the independent oracle. Results go to chaos/results/<fault>.jsonl (one line per run, the
 // last run of a fault and seed wins in the report); --report writes chaos/README.md from every result there.
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { repoRoot } from '../common/env.ts';
@@ -38,6 +39,7 @@ let failed = 0;
 if (!opts.reportOnly) {
   mkdirSync(opts.resultsDir, { recursive: true });
   for (const s of ['redis', 'kafka', 'temporal', 'twilio-mock'] as const) await stack('up', s);
+  const commit = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: repoRoot, encoding: 'utf8' }).trim();
   const bundle = await workflowBundle(`${repoRoot}.stack/run/chaos-workflow-bundle.js`);
   const seeds = Array.from({ length: opts.runs }, (_, i) => opts.seed + i);
   const plan = opts.order === 'fault' ? names.flatMap((name) => seeds.map((seed) => [name, seed] as const)) : seeds.flatMap((seed) => names.map((name) => [name, seed] as const));
@@ -49,7 +51,7 @@ if (!opts.reportOnly) {
       }).catch((err: Error) => ({
         fault: name, seed, passed: false, elapsedMs: 0, faultAtMs: 0, tally: undefined, failures: [`the run itself failed: ${err.stack ?? err.message}`], log: [],
       }));
-      appendFileSync(`${opts.resultsDir}/${name}.jsonl`, `${JSON.stringify({ ...res, at: new Date().toISOString() })}\n`);
+      appendFileSync(`${opts.resultsDir}/${name}.jsonl`, `${JSON.stringify({ ...res, at: new Date().toISOString(), commit })}\n`);
       if (!res.passed) failed++;
       const t = res.tally;
       console.log(`${res.passed ? 'PASS' : 'FAIL'} ${name} seed ${seed} in ${(res.elapsedMs / 1000).toFixed(1)} s` +

@@ -34,6 +34,7 @@ export function writeReport(dir: string, out: string): void {
     }
   }
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const commits = new Set([...byFault.values()].flatMap((m) => [...m.values()].map((r) => r.commit ?? 'unrecorded (before 82cc6bc)')));
   const rows: string[] = [];
   const failures: string[] = [];
   let total = 0;
@@ -58,7 +59,8 @@ export function writeReport(dir: string, out: string): void {
   }
   const text = `# Chaos report
 
-Written by \`npm run chaos -- --report\` from \`chaos/results/*.jsonl\` (commit ${commit} when written). ${passed} of ${total} runs passed.
+Written by \`npm run chaos -- --report\` from \`chaos/results/*.jsonl\` at commit ${commit}. ${passed} of ${total} runs passed. The
+runs were made on commit${commits.size === 1 ? '' : 's'} ${[...commits].join(', ')} (the newest run of each fault and seed counts).
 
 Each run: a seeded workload (24-32 accounts, 0-12 bursts of 3 payments each plus quiet payments, 10 hostile events:
 malformed JSON, missing fields, no key, a day in the future, an hour late) produced over 8 s (\`--duration\`) through a fresh
