@@ -34,7 +34,7 @@ export function writeReport(dir: string, out: string): void {
     }
   }
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  const commits = new Set([...byFault.values()].flatMap((m) => [...m.values()].map((r) => r.commit ?? 'unrecorded (before 82cc6bc)')));
+  const commits = new Set([...byFault.values()].flatMap((m) => [...m.values()].map((r) => r.commit ?? 'unrecorded (85655c7 to 7bec1a5)')));
   const rows: string[] = [];
   const failures: string[] = [];
   let total = 0;
