@@ -6,8 +6,8 @@
 //
 // Runs are deterministic: FC_SEED (default below) and FC_NUM_RUNS pick them; a failure prints fast-check's seed,
 // path and shrunk counterexample, to replay with `FC_SEED=<seed>` (and fast-check's `path`). The never-throws
-// properties skip the inputs of the two known bugs they found (unrepresentableTimestamp, lengthTrap; each pinned by
-// it.failing tests at the end); FC_KNOWN_BUGS=1 lets them find them again.
+// two bugs they found (timestamps past the Date range, zod throwing on {"length":{"toString":1}}) are fixed and
+// pinned by the tests at the end.
 //
 // "Too late" has two meanings here, both in the mixed batch: an event time before 2000-01-01, which the parser
 // refuses, and an event a window or more behind its partition's newest event, which the parser accepts and the
@@ -201,52 +201,6 @@ function parseChecked(value: Buffer | string | null, key: string | null, opts: P
   return r;
 }
 
-/**
- * Known bug, pinned by the it.failing test below: a safe-integer epoch-ms timestamp beyond what a Date can hold
- * (|t| > 8.64e15, e.g. 8640000000000001) passes the schema, is then out of range, and the refusal's message calls
- * new Date(t).toISOString(), which throws RangeError. The properties skip only such inputs until it is fixed.
- */
-const unrepresentableTimestamp = (value: Buffer | string | null): boolean => {
-  if (value === null) return false;
-  try {
-    const raw: unknown = JSON.parse(value.toString());
-    const t = (raw as { timestamp?: unknown } | null)?.timestamp;
-    return typeof t === 'number' && Number.isSafeInteger(t) && Math.abs(t) > MAX_DATE_MS;
-  } catch {
-    return false;
-  }
-};
-
-/** Whether `x` has no primitive value (comparing it with a number throws TypeError), e.g. {"toString":1}. */
-const noPrimitive = (x: unknown) => {
-  try {
-    void ((x as number) >= 0);
-    return false;
-  } catch {
-    return true;
-  }
-};
-/**
- * Known bug, pinned by the it.failing tests below: an id field (transaction_id, sender_account_id,
- * receiver_account_id, region) whose value is an object with a `length` that has no primitive value, such as
- * {"length":{"toString":1}}. zod 4's min/max length checks (zod/v4/core/checks.js, $ZodCheckMinLength) still run on
- * it after the string check failed and compare that `length` with a number: TypeError out of safeParse, so out of
- * the parser. The properties skip only such inputs until it is fixed.
- */
-const lengthTrap = (value: Buffer | string | null): boolean => {
-  if (value === null) return false;
-  try {
-    const raw: unknown = JSON.parse(value.toString());
-    if (typeof raw !== 'object' || raw === null) return false;
-    return ID_FIELDS.some((f) => {
-      const v = (raw as Record<string, unknown>)[f];
-      return typeof v === 'object' && v !== null && (v as { length?: unknown }).length != null && noPrimitive((v as { length: unknown }).length);
-    });
-  } catch {
-    return false;
-  }
-};
-const knownBug = (value: Buffer | string | null) => unrepresentableTimestamp(value) || lengthTrap(value);
 
 // ---- Arbitrary messages --------------------------------------------------------------------------------------
 
@@ -301,7 +255,6 @@ describe('parsePaymentEvent (properties)', () => {
   it('when any value and key arrive (strings, any JSON, raw bytes, null), then it never throws and returns an event that keeps the contract or a reason', () => {
     fc.assert(
       fc.property(anyValue, anyKey, optsArb, (value, key, opts) => {
-        fc.pre(process.env.FC_KNOWN_BUGS === '1' || !knownBug(value));
         parseChecked(value, key, opts);
       }),
       params(2000),
@@ -311,7 +264,6 @@ describe('parsePaymentEvent (properties)', () => {
   it('when a well-formed payment is broken in a few ways (fields dropped or replaced, hostile keys, any timestamp), then it never throws and the result keeps the contract', () => {
     fc.assert(
       fc.property(nearValid, ({ value, key, opts }) => {
-        fc.pre(process.env.FC_KNOWN_BUGS === '1' || !knownBug(value));
         parseChecked(value, key, opts);
       }),
       params(3000),
@@ -471,9 +423,9 @@ describe('parsePaymentEvent (properties)', () => {
   // well-formed payment whose epoch-ms timestamp is a safe integer a Date cannot hold. The refusal's message is built
   // with new Date(t).toISOString() (detector/event.ts, the before-2000 and in-the-future checks), which throws
   // RangeError: Invalid time value, so the parser throws instead of returning a reason for the dead-letter topic.
-  // it.failing: this passes while the bug is there; once fixed, make it a plain `it` and drop unrepresentableTimestamp.
-  it.failing.each([8_640_000_000_000_001, -8_640_000_000_000_001, Number.MAX_SAFE_INTEGER])(
-    'KNOWN BUG: when the epoch-ms timestamp is %d (a safe integer past the Date range), then it is refused with a reason, not thrown',
+  // Found by the properties; fixed (detector/event.ts).
+  it.each([8_640_000_000_000_001, -8_640_000_000_000_001, Number.MAX_SAFE_INTEGER])(
+    'when the epoch-ms timestamp is %d (a safe integer past the Date range), then it is refused with a reason, not thrown',
     (timestamp) => {
       const value = JSON.stringify({ transaction_id: 't', sender_account_id: 'A', receiver_account_id: 'B', amount: 1, currency: 'EUR', region: 'r', timestamp });
       const r = parsePaymentEvent(value, 'A', { now: NOW, maxClockSkewMs: 30_000 });
@@ -486,9 +438,9 @@ describe('parsePaymentEvent (properties)', () => {
   // Cannot convert object to primitive value" from zod/v4/core/checks.js ($ZodCheckMinLength: `units >= minimum`
   // with units = input.length), reached through paymentEventSchema.safeParse in detector/event.ts. The same schema
   // helper in contracts/ (alert_id, region, by, ...) wedges a case workflow (test/workflows/fraud-case-properties).
-  // it.failing: passes while the bug is there; once fixed, make it a plain `it` and drop lengthTrap.
-  it.failing.each(['transaction_id', 'sender_account_id', 'receiver_account_id', 'region'])(
-    'KNOWN BUG: when %s is {"length":{"toString":1}}, then it is refused with a reason, not thrown',
+  // Found by the properties; fixed (detector/event.ts, contracts/validation.ts).
+  it.each(['transaction_id', 'sender_account_id', 'receiver_account_id', 'region'])(
+    'when %s is {"length":{"toString":1}}, then it is refused with a reason, not thrown',
     (field) => {
       const value = JSON.stringify({ transaction_id: 't', sender_account_id: 'A', receiver_account_id: 'B', amount: 1, currency: 'EUR', region: 'r', timestamp: NOW, [field]: { length: { toString: 1 } } });
       const r = parsePaymentEvent(value, 'A', { now: NOW, maxClockSkewMs: 30_000 });

@@ -184,10 +184,9 @@ const baseAlert = (n: number): ValidAlert => ({ n, padId: false, padSender: fals
 const NOT_ARRAYS: unknown[] = [null, {}, 'va_1', 5, { 0: { alert_id: 'va_1' }, length: 1 }, true];
 /** clearAccount inputs the schema takes (`undefined`: no input, as the Web UI's Send Signal can). */
 const VALID_CLEARS: unknown[] = [undefined, null, {}, { by: 'ops-1' }, { reason: 'customer called' }, { by: 'ops-2', reason: 'verified' }, { by: ' ops-3 ' }, { unknown: 1 }];
-const HOSTILE_CLEARS: unknown[] = [{ by: { toString: 1 } }, 'now', 5, true, [], { by: '' }, { by: '   ' }, { reason: '' }, { by: huge(129) }, { reason: huge(1001) }, { by: 5 }, { by: null }, [{ by: 'ops' }]];
+const HOSTILE_CLEARS: unknown[] = [{ by: { length: { toString: 1 } } }, { by: { toString: 1 } }, 'now', 5, true, [], { by: '' }, { by: '   ' }, { reason: '' }, { by: huge(129) }, { reason: huge(1001) }, { by: 5 }, { by: null }, [{ by: 'ops' }]];
 /**
- * Known bug, pinned by the it.failing tests at the end (and kept out of the property's signals, which it would fail
- * on every time): a string field whose value is an object with a `length` that has no primitive value, such as
+ * Found by the property, fixed (contracts/validation.ts), pinned by tests at the end: a string field whose value is an object with a `length` that has no primitive value, such as
  * {"length":{"toString":1}}. zod 4's min/max length checks still run on it after the type check failed, compare
  * that `length` with a number, and throw TypeError out of safeParse; the signal handler throws, the workflow task
  * fails, and is retried with the same signal forever: the case is stuck. (The update validator throwing is a
@@ -798,12 +797,12 @@ describe('fraud case workflow (properties)', () => {
   // {"toString":1}}} -> WorkflowTaskFailed (WORKFLOW_WORKER_UNHANDLED_FAILURE) "TypeError: Cannot convert object to
   // primitive value" at zod/v4/core/checks.js ($ZodCheckMinLength), from parseWith(clearAccountRequestSchema) in the
   // clearAccount handler (workflows/fraud-case.ts); the alert signals fail the same way in parseAlertSignal.
-  // it.failing: passes while the bug is there; once fixed, make these `it` and let the property send LENGTH_TRAP.
-  it.failing.each([
+  // Fixed: contracts/validation.ts refuses what zod throws on.
+  it.each([
     ['clearAccount', { by: LENGTH_TRAP }],
     ['alert', { ...validAlert('@', baseAlert(1)), alert_id: LENGTH_TRAP }],
     ['alerts', [{ ...validAlert('@', baseAlert(1)), region: LENGTH_TRAP }]],
-  ] as const)('KNOWN BUG: when %s carries a field {"length":{"toString":1}}, then the case rejects it and goes on', async (name, template) => {
+  ] as const)('when %s carries a field {"length":{"toString":1}}, then the case rejects it and goes on', async (name, template) => {
     const accountId = uniqueId('ACC_PBUG');
     const workflowId = `fraud-account-${accountId}`;
     const payload = JSON.parse(JSON.stringify(template).replaceAll('"@"', JSON.stringify(accountId))) as unknown;
