@@ -83,6 +83,26 @@ ${rows.join('\n')}
 
 ${failures.length === 0 ? 'None.' : failures.join('\n')}
 
+## What the matrix found in the platform
+
+- **worker-stop, seed 4:** the SMS step recorded twice in one case's audit trail. One SMS went out, so Twilio saw no
+  repeat, and no alert was lost. The worker was stopped past the workflow task timeout, and the task's retry handled
+  newly arrived signals before the step's audit entries, so those entries got new sequence numbers. Audit ids are
+  \`caseId#seq\`, counted per task attempt, so the log's dedupe by id did not catch the repeat. The property tests
+  reach the same cause by another path (\`test/workflows/fraud-case-properties.test.ts\`, pinned with \`it.failing\`).
+  The fix is ids that come from what an entry records (the alert id, the action, the stage), not from its position in
+  the trail. It is open.
+
+## What the matrix found in the harness itself
+
+Two failures of the first matrix were the oracle's, not the platform's; both are fixed and those runs were made again:
+- **kafka-kill, seed 2** failed with 5 alerts "lost" and 5 "unexpected" for one account, the same number. The
+  oracle's own Kafka reader had been handed messages a second time after the broker restart, so its windows for that
+  account shifted. The oracle now keys the payments it reads back by partition and offset.
+- **dlq-missing, seeds 1 and 2** failed with 4 dead letters "missing". A running consumer does not follow a topic that
+  was deleted and created again; the detector had written them to the new topic. The oracle now reads the DLQ afresh
+  before it calls a dead letter missing.
+
 ## Against the code before the mends
 
 The same harness, run once with the SMS path as it was before the sending marker and the Twilio look-up

@@ -14,6 +14,9 @@ const currencies = new Set(Intl.supportedValuesOf('currency'));
 
 /** Events before this instant are rejected as absurd (clock reset, seconds-instead-of-milliseconds, …). */
 export const EARLIEST_EVENT_TIME = Date.UTC(2000, 0, 1);
+const ID_FIELDS = ['transaction_id', 'sender_account_id', 'receiver_account_id', 'region'] as const;
+/** The largest time a Date holds, in ms either side of 1970. */
+const MAX_DATE_MS = 8_640_000_000_000_000;
 
 const id = (what: string) => z.string({ error: `${what} must be a string` }).trim().min(1, `${what} is empty`).max(128, `${what} is longer than 128 characters`);
 
@@ -68,7 +71,14 @@ export function parsePaymentEvent(value: Buffer | string | null, key: string | n
     return { ok: false, reason: `malformed JSON: ${(err as Error).message}` };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'event must be a JSON object' };
-  const parsed = paymentEventSchema.safeParse(raw);
+  let parsed: ReturnType<typeof paymentEventSchema.safeParse>;
+  try {
+    parsed = paymentEventSchema.safeParse(raw);
+  } catch (err) {
+    // zod itself can throw on hostile values (an id field {"length": {"toString": 1}} reaching its length checks).
+    const bad = ID_FIELDS.find((f) => f in (raw as object) && typeof (raw as Record<string, unknown>)[f] !== 'string');
+    return { ok: false, reason: bad ? `${bad}: ${bad} must be a string` : `event could not be checked: ${(err as Error).message}` };
+  }
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.join('.');
@@ -76,7 +86,8 @@ export function parsePaymentEvent(value: Buffer | string | null, key: string | n
     return { ok: false, reason: missing ? `missing field ${field}` : `${field ? `${field}: ` : ''}${issue.message}` };
   }
   const event = parsed.data;
-  if (!Number.isFinite(event.timestamp)) return { ok: false, reason: 'timestamp: not a valid date' };
+  // Beyond ±8.64e15 ms a Date cannot hold the time (toISOString would throw): refused, shown as the number it is.
+  if (!Number.isFinite(event.timestamp) || Math.abs(event.timestamp) > MAX_DATE_MS) return { ok: false, reason: `timestamp: ${String(event.timestamp)} is not a valid date` };
   if (event.timestamp < EARLIEST_EVENT_TIME) return { ok: false, reason: `timestamp: ${new Date(event.timestamp).toISOString()} is before 2000-01-01` };
   if (event.timestamp > opts.now + opts.maxClockSkewMs) {
     return { ok: false, reason: `timestamp: ${new Date(event.timestamp).toISOString()} is more than ${opts.maxClockSkewMs / 1000}s in the future` };
