@@ -3,17 +3,9 @@
 // few seconds with event times of the moment they are made. Every hostile event carries a marker that must show up
 // in the dead-letter topic.
 
-/** mulberry32: a small seeded PRNG, so that a seed names one run exactly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32), so that a seed names one run exactly. */
+export { rng } from '../common/payment-traffic.ts';
+import { rng } from '../common/payment-traffic.ts';
 
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 export const between = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));

@@ -1,5 +1,6 @@
 // Prometheus metrics and the health endpoint of the detector.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { serveStatus } from '../common/http-status.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class DetectorMetrics {
@@ -61,21 +62,5 @@ export function serveMetrics(
   host: string,
   port: number,
 ): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    } else if (req.url === '/healthz') {
-      const h = healthy();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
-    } else {
-      res.writeHead(404).end('not found: try /metrics or /healthz\n');
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  return serveStatus(metrics.registry, healthy, host, port);
 }

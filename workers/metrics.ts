@@ -2,8 +2,9 @@
 // and GET /healthz. The gauge cases_stuck counts the namespace's running cases whose workflow task keeps failing
 // (common/cases.ts), refreshed every STUCK_CASES_INTERVAL; every worker of a namespace reports the same count, so
 // alert on max(), not sum().
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
+import { serveStatus } from '../common/http-status.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { countStuckCases, type StuckCases } from '../common/cases.ts';
 import type { Logger } from '../common/logger.ts';
@@ -83,21 +84,5 @@ export function serveWorkerHttp(
   host: string,
   port: number,
 ): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    } else if (req.url === '/healthz') {
-      const h = health();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
-    } else {
-      res.writeHead(404).end('not found: try /metrics or /healthz\n');
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  return serveStatus(metrics.registry, health, host, port);
 }
