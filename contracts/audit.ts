@@ -5,7 +5,12 @@ export const AUDIT_TYPES = ['case_opened', 'alert', 'stage', 'action', 'action_f
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface AuditEntry {
-  /** Unique and deterministic (caseId#seq): appending the same entry twice stores it once. */
+  /**
+   * Unique and deterministic, derived from what the entry records (caseId#alert:<alert id>, caseId#action:<action>,
+   * caseId#stage:<from>-><to>, ...), never from the order entries were made in: a workflow task that is retried with
+   * more inputs gives the same entries the same ids, and appending the same entry twice stores it once. Cases opened
+   * before these ids number their entries caseId#seq.
+   */
   id: string;
   accountId: string;
   caseId: string;

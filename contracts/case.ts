@@ -103,8 +103,10 @@ export interface CaseState {
   blockRefused?: boolean;
   /** This case's card block as the issuer recorded it: what clearing the case lifts. */
   block?: { blockId: string; idempotencyKey: string; at: string };
-  /** Sequence of this case's audit entries (their ids are caseId#seq). */
+  /** Sequence of this case's audit entries, for cases whose ids are caseId#seq (before content-derived ids). */
   auditSeq?: number;
+  /** How many inputs this case has rejected: the rejections' audit ids are caseId#rejected:<n>. */
+  rejectedCount?: number;
 }
 
 export interface CaseInput {

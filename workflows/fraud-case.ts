@@ -94,6 +94,11 @@ const STRICT_INPUTS = 'strict-inputs';
 const BLOCK_REFUSAL_WAITS = 'block-refusal-waits';
 /** Clearing a case that blocked the card lifts that block first (before: the block stayed after the case closed). */
 const LIFT_BLOCK_ON_CLEAR = 'lift-block-on-clear';
+/**
+ * Audit ids derived from what each entry records (before: caseId#seq, numbered in the order of one workflow task
+ * attempt, so a retried task that handled its inputs in another order gave the same id to another entry).
+ */
+const CONTENT_AUDIT_IDS = 'content-audit-ids';
 
 export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const info = workflowInfo();
@@ -113,15 +118,24 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     actions: [],
   };
   let auditSeq = state.auditSeq ?? 0;
+  let rejectedCount = state.rejectedCount ?? 0;
   const pendingAudit: AuditEntry[] = [];
   let clearRequest: (ClearAccountRequest & { at: string }) | undefined;
   let decision: CompleteReviewRequest | undefined;
   let decisionApplied = false;
   const lateAlerts: AlertSignal[] = [];
 
-  const audit = (type: AuditEntry['type'], actor: string, detail: string, data: Record<string, unknown> = {}) => {
+  /**
+   * One audit entry; `key` names what it records within its type (the alert id, the action, the stage change), so
+   * that its id is the same on every attempt of the workflow task that makes it, whatever else that attempt handled
+   * first. The local activity that appends entries runs before its task completes: a task that fails after it (a
+   * worker stopped past the task timeout; the server's UNHANDLED_COMMAND when a signal lands during a closing task)
+   * is retried with its inputs in another order, and the retry's entries must match the ones already stored.
+   */
+  const audit = (type: AuditEntry['type'], key: string, actor: string, detail: string, data: Record<string, unknown> = {}) => {
+    ++auditSeq;
     pendingAudit.push({
-      id: `${state.caseId}#${++auditSeq}`,
+      id: patched(CONTENT_AUDIT_IDS) ? `${state.caseId}#${type}:${key}` : `${state.caseId}#${auditSeq}`,
       accountId: state.accountId,
       caseId: state.caseId,
       at: new Date().toISOString(),
@@ -141,7 +155,8 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       shown = '(not JSON)';
     }
     log.warn('signal rejected', { what, reason, accountId: state.accountId });
-    audit('rejected', 'system', `${what} rejected: ${reason}`, { signal: what, reason, payload: shown.slice(0, 500) });
+    // Rejections come from signals alone, which every attempt handles in the history's order: their count is stable.
+    audit('rejected', String(++rejectedCount), 'system', `${what} rejected: ${reason}`, { signal: what, reason, payload: shown.slice(0, 500) });
   };
 
   const onAlertInput = (what: string, input: unknown) => {
@@ -163,10 +178,10 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (state.alertIds.length > MAX_ALERT_IDS) state.alertIds.splice(0, state.alertIds.length - MAX_ALERT_IDS);
     state.alertCount++;
     state.lastAlert = a;
-    audit('alert', 'detector', `velocity alert ${a.alert_id}: ${a.velocity_count} payments, last ${a.amount} ${a.currency} in ${a.region}`, { alert: a });
+    audit('alert', a.alert_id, 'detector', `velocity alert ${a.alert_id}: ${a.velocity_count} payments, last ${a.amount} ${a.currency} in ${a.region}`, { alert: a });
   };
 
-  if (!input.state) audit('case_opened', 'system', `case opened for ${state.accountId}`, { policy });
+  if (!input.state) audit('case_opened', 'opened', 'system', `case opened for ${state.accountId}`, { policy });
 
   // Handlers before the first await.
   // Every input is parsed here, at the boundary: whatever a signal carries, it is used or rejected, never thrown on.
@@ -238,13 +253,14 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     try {
       const detail = await run();
       state.actions.push({ action, status: 'done', at: new Date().toISOString(), detail });
-      audit('action', 'system', `${action}: ${detail}`, { action });
+      audit('action', action, 'system', `${action}: ${detail}`, { action });
       return true;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       const cause = err.cause instanceof ApplicationFailure ? `${err.cause.type ?? 'Error'}: ${err.cause.message}` : String(err.cause?.message ?? err.message);
       state.actions.push({ action, status: 'failed', at: new Date().toISOString(), detail: cause });
-      audit('action_failed', 'system', `${action} failed permanently: ${cause}`, { action });
+      const failures = state.actions.filter((r) => r.action === action && r.status === 'failed').length;
+      audit('action_failed', `${action}:${failures}`, 'system', `${action} failed permanently: ${cause}`, { action });
       log.error('case action failed permanently', { action, cause, accountId: state.accountId });
       return false;
     }
@@ -290,7 +306,8 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (!blocked && patched(BLOCK_REFUSAL_WAITS)) {
       state.blockRefused = true;
       const noCard = lastDetail('BLOCK_CARD').startsWith(`${FailureType.NoCardOnFile}:`);
-      audit('action_failed', 'system', `card not blocked: ${noCard ? 'no card on file' : 'the issuer refused'}; the case waits for an operator (review decision or clearing)`, { action: 'BLOCK_CARD' });
+      const refusals = state.actions.filter((r) => r.action === 'BLOCK_CARD' && r.status === 'failed').length;
+      audit('action_failed', `BLOCK_CARD:${refusals}:waits`, 'system', `card not blocked: ${noCard ? 'no card on file' : 'the issuer refused'}; the case waits for an operator (review decision or clearing)`, { action: 'BLOCK_CARD' });
       return false;
     }
     await act('NOTIFY_ISSUER', () =>
@@ -319,7 +336,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       cause = lastDetail('UNBLOCK_CARD');
     }
     const which = blockId === undefined ? "this case's card block" : `card block ${blockId}`;
-    audit('action_failed', 'system', `${which} not lifted (${cause}): the case closes anyway, with the block in place; lift it at the issuer if it should go`, {
+    audit('action_failed', 'UNBLOCK_CARD:left-in-place', 'system', `${which} not lifted (${cause}): the case closes anyway, with the block in place; lift it at the issuer if it should go`, {
       action: 'UNBLOCK_CARD', blockId: blockId ?? null,
     });
     return `${which} not lifted: ${cause}`;
@@ -333,7 +350,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (state.stage === stage) return;
     const from = state.stage;
     state.stage = stage;
-    audit('stage', actor, `${from} -> ${stage}: ${why}`, { from, to: stage });
+    audit('stage', `${from}->${stage}`, actor, `${from} -> ${stage}: ${why}`, { from, to: stage });
   };
 
   /** The stage the alert count calls for. */
@@ -389,7 +406,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       state.stage = 'CLEARED';
       state.closedAt = new Date().toISOString();
       state.closedReason = withNote(req.reason ?? 'cleared', notLifted);
-      audit('cleared', `ops:${req.by}`, `account cleared: ${state.closedReason}`);
+      audit('cleared', 'closed', `ops:${req.by}`, `account cleared: ${state.closedReason}`);
       break;
     }
 
@@ -397,7 +414,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (decision && !decisionApplied && state.review) {
       const d = decision;
       state.review.decision = { decision: d.decision, analystId: d.analystId, note: d.note ?? '', decidedAt: new Date().toISOString() };
-      audit('decision', `analyst:${d.analystId}`, `review ${d.taskId}: ${d.decision}${d.note ? ` (${d.note})` : ''}`, { decision: d });
+      audit('decision', d.taskId, `analyst:${d.analystId}`, `review ${d.taskId}: ${d.decision}${d.note ? ` (${d.note})` : ''}`, { decision: d });
       await closeReviewTask(d.taskId);
       if (d.decision === 'CONFIRMED_FRAUD') {
         if (await block(`confirmed fraud by analyst ${d.analystId}`)) setStage('BLOCKED', `analyst:${d.analystId}`, 'review confirmed fraud');
@@ -408,7 +425,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
         state.stage = 'CLEARED';
         state.closedAt = new Date().toISOString();
         state.closedReason = withNote(`false positive (analyst ${d.analystId})`, notLifted);
-        audit('cleared', `analyst:${d.analystId}`, withNote('account cleared: review found a false positive', notLifted));
+        audit('cleared', 'closed', `analyst:${d.analystId}`, withNote('account cleared: review found a false positive', notLifted));
         decisionApplied = true;
         break;
       }
@@ -418,7 +435,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
     if (reviewDue !== undefined && now() >= reviewDue && state.review && !state.review.decision) {
       state.review.slaBreached = true;
       state.review.priority = 'CRITICAL';
-      audit('sla_breached', 'system', `review ${state.review.taskId} not decided within ${policy.reviewSlaMs / 60_000} min: escalating`);
+      audit('sla_breached', state.review.taskId, 'system', `review ${state.review.taskId} not decided within ${policy.reviewSlaMs / 60_000} min: escalating`);
       // The queue shows CRITICAL from the memo published below; older cases re-queued in Redis.
       if (!patched(REVIEW_QUEUE_IN_VISIBILITY)) {
         await acts.openReviewTask({
@@ -449,7 +466,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       // Only with nothing left to do: a signal or update that arrived meanwhile is handled in this run first.
       await condition(() => allHandlersFinished() || pendingWork());
       if (!pendingWork()) {
-        await continueAsNew<typeof fraudCaseWorkflow>({ accountId: state.accountId, policy, state: { ...state, auditSeq } });
+        await continueAsNew<typeof fraudCaseWorkflow>({ accountId: state.accountId, policy, state: { ...state, auditSeq, rejectedCount } });
       }
     }
   }

@@ -743,18 +743,16 @@ describe('fraud case workflow (properties)', () => {
   );
 
   // Found while checking the audit invariant of the property above; deterministic here by holding the close's audit
-  // append (a local activity) until the inputs are in. Kept out of the property's steps, which would otherwise fail
-  // on it every time they reach it.
+  // append (a local activity) until the inputs are in. Kept out of the property's steps.
   //
   // A signal that reaches a case during its closing workflow task (here a clearAccount the schema refuses and a null
   // alert) is buffered by the server; the task then tries to complete the workflow and is failed with
   // UNHANDLED_COMMAND (Temporal's own way to hand the workflow the new signals: it is retried with them). The
-  // failed task's local activity had already appended the audit entries #3 (CLEAR_ACCOUNT action) and #4 (cleared).
-  // The retry handles the signals first, so it numbers the two rejections #3 and #4 and the action and clearing #5
-  // and #6 (workflows/fraud-case.ts: audit ids are `${caseId}#${++auditSeq}`, counted per attempt). The audit log
-  // keeps the first entry of each id (common/audit-log.ts, "idempotent by entry id"): both rejections are dropped
-  // and the clearing is in the trail twice. it.failing: passes while the bug is there; once fixed, make it `it`.
-  it.failing('KNOWN BUG: when refused inputs reach a case while its closing task runs, then the audit trail keeps each rejection and the clearing once', async () => {
+  // failed task's local activity had already appended the CLEAR_ACCOUNT action and the clearing. The retry handles
+  // the signals first. When audit ids were numbered per attempt (`${caseId}#${++auditSeq}`), the retry gave the two
+  // rejections the ids the action and the clearing had had, and the audit log, which keeps the first entry of each
+  // id, dropped both rejections and kept the clearing twice. Ids now derive from what an entry records.
+  it('when refused inputs reach a case while its closing task runs, then the audit trail keeps each rejection and the clearing once', async () => {
     const accountId = uniqueId('ACC_PBUG');
     const workflowId = `fraud-account-${accountId}`;
     const start = { workflowId, taskQueue, args: [{ accountId, policy: { reviewAfter: 3, verifyAfter: 5, blockAfter: 10, reviewSlaMs: 3_600_000 } }] as [{ accountId: string; policy: EscalationPolicy }] };
