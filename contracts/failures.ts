@@ -28,6 +28,8 @@ export type FailureType = (typeof FailureType)[keyof typeof FailureType];
  */
 export const RedisErrorCode = {
   Fenced: 'FENCED',
+  /** The detector's checkpoint script: Redis is not the server (run_id) the partition was claimed on. */
+  Restarted: 'RESTARTED',
   BusyGroup: 'BUSYGROUP',
 } as const;
 export type RedisErrorCode = (typeof RedisErrorCode)[keyof typeof RedisErrorCode];

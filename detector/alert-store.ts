@@ -37,13 +37,19 @@ redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return n`;
 
-// KEYS: meta, state. ARGV: epoch, offset, watermark, upsertCount, then sender/value pairs, then senders to delete.
+// KEYS: meta, state. ARGV: epoch, offset, watermark, upsertCount, run id, then sender/value pairs, then senders to
+// delete. A checkpoint is a delta on top of the one before: it is refused unless Redis is the very server (run_id)
+// the partition was claimed on. A restarted Redis may have come back without its last acknowledged writes (a crash
+// under appendfsync everysec, a failover to a replica that lagged), and a delta on top of an older state would make
+// the checkpoint claim what is not there.
 const CHECKPOINT = `#!lua
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('${RedisErrorCode.Fenced} partition owned by epoch ' .. tostring(epoch)) end
-local last = 4 + 2 * tonumber(ARGV[4])
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+if run ~= ARGV[5] then return redis.error_reply('${RedisErrorCode.Restarted} redis run_id is ' .. tostring(run) .. ', not ' .. ARGV[5]) end
+local last = 5 + 2 * tonumber(ARGV[4])
 -- Many fields per call (unpack stays well below Lua's stack limit): far cheaper than one call per field.
-for i = 5, last, 2000 do
+for i = 6, last, 2000 do
   redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 1999, last)))
 end
 for i = last + 1, #ARGV, 2000 do
@@ -64,6 +70,8 @@ declare module 'ioredis' {
 
 export interface Checkpoint {
   epoch: number;
+  /** The Redis server (its run_id) the checkpoint was read from: later checkpoints are only written there. */
+  runId: string;
   /** Next offset to process, or null when the partition was never checkpointed. */
   offset: string | null;
   watermark: number;
@@ -86,9 +94,13 @@ export interface DetectorStore {
   writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult>;
   claim(topic: string, partition: number): Promise<Checkpoint>;
   checkpoint(
-    topic: string, partition: number, epoch: number, offset: string, watermark: number,
+    topic: string, partition: number, epoch: number, runId: string, offset: string, watermark: number,
     upserts: ReadonlyArray<[string, string]>, deletes: readonly string[],
   ): Promise<void>;
+  /** The Redis server's run_id: it changes whenever Redis restarts. */
+  serverRunId(): Promise<string>;
+  /** A partition's checkpointed offset, read without claiming it (null: never checkpointed). */
+  checkpointOffset(topic: string, partition: number): Promise<string | null>;
 }
 
 export class AlertStore implements DetectorStore {
@@ -124,8 +136,22 @@ export class AlertStore implements DetectorStore {
     return { written, duplicates: alerts.length - written };
   }
 
-  /** Take ownership of a partition (bumping its epoch) and read its last checkpoint. */
+  async serverRunId(): Promise<string> {
+    const runId = /^run_id:(\w+)/m.exec(await this.redis.info('server'))?.[1];
+    if (!runId) throw new Error('INFO server has no run_id');
+    return runId;
+  }
+
+  async checkpointOffset(topic: string, partition: number): Promise<string | null> {
+    return this.redis.hget(checkpointKeys.meta(this.opts.group, topic, partition), 'offset');
+  }
+
+  /**
+   * Take ownership of a partition (bumping its epoch) and read its last checkpoint. The server's run_id is read
+   * first: if Redis restarts during the claim, the claim names the server before, and its first checkpoint is refused.
+   */
   async claim(topic: string, partition: number): Promise<Checkpoint> {
+    const runId = await this.serverRunId();
     const metaKey = checkpointKeys.meta(this.opts.group, topic, partition);
     const epoch = await this.redis.hincrby(metaKey, 'epoch', 1);
     const meta = await this.redis.hgetall(metaKey);
@@ -137,15 +163,15 @@ export class AlertStore implements DetectorStore {
       for (let i = 0; i < flat.length; i += 2) entries.push([flat[i]!, flat[i + 1]!]);
       cursor = next;
     } while (cursor !== '0');
-    return { epoch, offset: meta.offset ?? null, watermark: Number(meta.watermark ?? 0), entries };
+    return { epoch, runId, offset: meta.offset ?? null, watermark: Number(meta.watermark ?? 0), entries };
   }
 
   /** Persist a partition's changed senders and position, if this detector still owns the partition. */
   async checkpoint(
-    topic: string, partition: number, epoch: number, offset: string, watermark: number,
+    topic: string, partition: number, epoch: number, runId: string, offset: string, watermark: number,
     upserts: ReadonlyArray<[string, string]>, deletes: readonly string[],
   ): Promise<void> {
-    const args: Array<string | number> = [epoch, offset, watermark, upserts.length];
+    const args: Array<string | number> = [epoch, offset, watermark, upserts.length, runId];
     for (const [sender, value] of upserts) args.push(sender, value);
     for (const sender of deletes) args.push(sender);
     await this.redis.fraudCheckpoint(
@@ -156,3 +182,6 @@ export class AlertStore implements DetectorStore {
 
 /** A checkpoint refused because a newer owner holds the partition. */
 export const isFencedError = (err: unknown): boolean => isRedisError(err, RedisErrorCode.Fenced);
+
+/** A checkpoint refused because Redis restarted since the partition was claimed. */
+export const isRestartedError = (err: unknown): boolean => isRedisError(err, RedisErrorCode.Restarted);

@@ -38,6 +38,10 @@ export interface PaymentsConsumer {
   /** Called when the client gives up for good; the process should exit. */
   onFatal(listener: (err: Error) => void): void;
   commit(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void>;
+  /** Move a partition's fetch position outside a batch (no effect if the partition is not assigned here). */
+  seek(topic: string, partition: number, offset: string): void;
+  /** The partition's first offset still in the log (earlier records were deleted by retention). */
+  logStartOffset(topic: string, partition: number): Promise<string>;
   /** Stop fetching after the batch in flight; then disconnect. */
   stop(): Promise<void>;
 }

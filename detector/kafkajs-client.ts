@@ -1,5 +1,5 @@
 // kafkajs behind the detector's Kafka interface.
-import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
 import type { Logger } from '../common/logger.ts';
 import type { BatchControl, DeadLetterProducer, InboundBatch, PaymentsConsumer } from './kafka.ts';
 
@@ -33,6 +33,8 @@ function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>)
 
 export class KafkajsPaymentsConsumer implements PaymentsConsumer {
   private readonly consumer: Consumer;
+  private readonly kafka: Kafka;
+  private admin?: Promise<Admin>;
   private readonly rebalanceListeners: Array<() => void> = [];
   private readonly fatalListeners: Array<(err: Error) => void> = [];
 
@@ -40,7 +42,8 @@ export class KafkajsPaymentsConsumer implements PaymentsConsumer {
 
   constructor(opts: KafkajsOptions) {
     this.opts = opts;
-    this.consumer = kafkaFor(opts).consumer({
+    this.kafka = kafkaFor(opts);
+    this.consumer = this.kafka.consumer({
       groupId: opts.groupId,
       // A crashed member holds its partitions until the session times out: keep that short.
       sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
@@ -100,9 +103,31 @@ export class KafkajsPaymentsConsumer implements PaymentsConsumer {
     if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
   }
 
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
+  }
+
+  async logStartOffset(topic: string, partition: number): Promise<string> {
+    // One admin connection, opened the first time it is needed (rare: when the detector has to go back in a log).
+    this.admin ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    const admin = await this.admin.catch((err: unknown) => {
+      this.admin = undefined;
+      throw err;
+    });
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const p = offsets.find((o) => o.partition === partition);
+    if (!p) throw new Error(`topic ${topic} has no partition ${partition}`);
+    return p.low;
+  }
+
   async stop(): Promise<void> {
     await this.consumer.stop();
     await this.consumer.disconnect();
+    if (this.admin) await (await this.admin.catch(() => undefined))?.disconnect();
   }
 }
 

@@ -46,6 +46,9 @@ const detector = new Detector({
   },
 });
 
+// Each (re)connection: a Redis that restarted may have lost acknowledged writes; the detector goes back to what it has.
+redis.on('ready', () => void detector.redisReconnected().catch((err: unknown) => log.warn({ err }, 'could not check whether Redis restarted; the next checkpoint will')));
+
 const redisMemory = new RedisMemoryWatch({
   redis, log, registry: metrics.registry, ratio: config.REDIS_MEMORY_WARN_RATIO, intervalMs: config.REDIS_MEMORY_POLL_INTERVAL,
 });

@@ -29,6 +29,17 @@ export class DetectorMetrics {
     labelNames: ['write'] as const,
     registers: [this.registry],
   });
+  readonly partitionResets = new Counter({
+    name: 'detector_partition_resets_total',
+    help: 'Partitions resumed from somewhere other than where the detector was: redis_restarted (Redis restarted, and may have lost acknowledged writes: back to its last durable checkpoint), log_behind_checkpoint (the log ends before the checkpoint: topic recreated or records lost), checkpoint_below_log_start (records between the checkpoint and the log start are gone)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly recordsSkipped = new Counter({
+    name: 'detector_records_skipped_total',
+    help: 'Payment records the detector could never read: between its checkpoint and the log start when they were deleted first (retention)',
+    registers: [this.registry],
+  });
   readonly redisUp = new Gauge({ name: 'detector_redis_up', help: '1 when the Redis connection is ready', registers: [this.registry] });
   readonly batchSeconds = new Histogram({
     name: 'detector_batch_seconds',

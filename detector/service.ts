@@ -7,11 +7,17 @@
 // 3. Rule state and the partition position are checkpointed together in Redis, and the Kafka offset is committed
 //    only after that checkpoint, so a restarted or new owner resumes from a consistent (state, offset) pair and
 //    reprocesses at most what came after it.
+//
+// And from noticing when what it resumes from is gone: a Redis that restarted (its run_id changed) may have lost the
+// last acknowledged writes, so every partition goes back to the checkpoint Redis still has and reprocesses from
+// there, rewriting whatever alerts were lost; a log that ends before the checkpoint (topic deleted and recreated,
+// records lost by the brokers) is read from its start; a checkpoint below the log start (retention deleted records
+// not yet read) resumes at the log start, counting what was skipped.
 import type { Logger } from '../common/logger.ts';
 import type { Alert } from '../contracts/alert.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DetectorStore } from './alert-store.ts';
-import { isFencedError } from './alert-store.ts';
+import { isFencedError, isRestartedError } from './alert-store.ts';
 import { parsePaymentEvent } from './event.ts';
 import type { BatchControl, DeadLetterProducer, InboundBatch, InboundMessage, OutboundMessage, PaymentsConsumer } from './kafka.ts';
 import type { DetectorMetrics } from './metrics.ts';
@@ -35,7 +41,9 @@ export class BatchAbandonedError extends Error {
 interface OwnedPartition {
   state: PartitionVelocityState;
   epoch: number;
-  /** Next offset to process; null until the first message when the partition has no checkpoint. */
+  /** The Redis server (run_id) the partition was claimed on: its checkpoints go only there. */
+  runId: string;
+  /** Next offset to process (the log start when the partition has no checkpoint). */
   nextOffset: bigint | null;
   /** Position of the last successful checkpoint. */
   checkpointedOffset: bigint | null;
@@ -100,13 +108,44 @@ export class Detector {
     const cp = await this.store.claim(topic, partition);
     const state = new PartitionVelocityState(this.opts.rule, topic, partition);
     state.restore(cp.watermark, cp.entries);
-    const offset = cp.offset === null ? null : BigInt(cp.offset);
+    // Never checkpointed: from the log's start, not from wherever the client's fetch position is. That position may be
+    // past batches this process read and never checkpointed (Redis refused the first checkpoint), whose events the
+    // empty state would otherwise never see.
+    const offset = BigInt(cp.offset ?? (await this.consumer.logStartOffset(topic, partition)));
     const owned: OwnedPartition = {
-      state, epoch: cp.epoch, nextOffset: offset, checkpointedOffset: offset, lastCheckpointAt: Date.now(), generation: this.generation,
+      state, epoch: cp.epoch, runId: cp.runId, nextOffset: offset, checkpointedOffset: offset, lastCheckpointAt: Date.now(), generation: this.generation,
     };
     this.owned.set(partition, owned);
     this.log.info({ topic, partition, epoch: cp.epoch, offset: cp.offset, senders: cp.entries.length }, 'partition claimed');
     return owned;
+  }
+
+  /**
+   * Called whenever the Redis connection is (re)established. If Redis is not the server the owned partitions were
+   * claimed on, it restarted, and it may have come back without its last acknowledged writes (alerts, checkpoints):
+   * each partition goes back to the checkpoint Redis has now and is read again from there. The alerts that were
+   * lost are written again (same ids); those that were kept are recognised by id.
+   */
+  async redisReconnected(): Promise<void> {
+    if (this.owned.size === 0) return;
+    const runId = await this.store.serverRunId();
+    for (const [partition, p] of [...this.owned]) {
+      if (p.runId === runId || this.owned.get(partition) !== p) continue;
+      this.owned.delete(partition); // a batch in flight sees it and is handed back; the next claims afresh
+      this.metrics.partitionResets.inc({ reason: 'redis_restarted' });
+      const offset = await this.store.checkpointOffset(p.state.topic, partition);
+      this.log.warn(
+        { partition, runId, was: p.runId, processedTo: p.nextOffset?.toString() ?? null, checkpoint: offset },
+        'Redis restarted since this partition was claimed and may have lost acknowledged writes: reading it again from the checkpoint Redis has',
+      );
+      try {
+        // Never checkpointed (as far as this Redis knows): from the log's start.
+        this.consumer.seek(p.state.topic, partition, offset ?? (await this.consumer.logStartOffset(p.state.topic, partition)));
+      } catch (err) {
+        // Not assigned here any more, or Kafka unreachable: the next batch of this partition (here or elsewhere) claims it.
+        this.log.warn({ err, partition }, 'could not move the partition back now; its next batch resumes from the checkpoint');
+      }
+    }
   }
 
   private async handleBatch(batch: InboundBatch, control: BatchControl): Promise<void> {
@@ -115,11 +154,40 @@ export class Detector {
     const timer = this.metrics.batchSeconds.startTimer();
     const p = await this.ownerOf(topic, partition);
     const first = BigInt(messages[0]!.offset);
+    if (p.nextOffset !== null && BigInt(batch.highWatermark) < p.nextOffset) {
+      // The log ends before the checkpoint: the topic was deleted and recreated, or the brokers lost records (an
+      // unclean leader election). Nothing at these offsets is what the checkpoint counted: read the log as it is now.
+      // The window state is kept (the payments it holds happened); alert ids derive from transaction ids, so a
+      // payment read twice is recognised.
+      this.metrics.partitionResets.inc({ reason: 'log_behind_checkpoint' });
+      this.log.error(
+        { partition, logEnd: batch.highWatermark, checkpoint: p.nextOffset.toString(), from: first.toString() },
+        'the payments log ends before this partition\'s checkpoint (topic recreated, or records lost by the brokers): reading it from its start',
+      );
+      p.nextOffset = first;
+    }
     if (p.nextOffset !== null && first > p.nextOffset) {
-      // The client is ahead of our checkpoint (e.g. it kept its fetch position across a rebalance): go back.
-      this.log.info({ partition, from: first.toString(), to: p.nextOffset.toString() }, 'rewinding to checkpoint');
-      control.seek(p.nextOffset.toString());
-      return;
+      // The client is ahead of our checkpoint (e.g. it kept its fetch position across a rebalance): go back, unless
+      // the records in between are no longer in the log (deleted by retention before they were read).
+      const start = await this.consumer.logStartOffset(topic, partition).then(BigInt, (err: unknown) => {
+        this.log.warn({ err, partition }, 'could not read the log start offset');
+        return undefined;
+      });
+      if (start !== undefined && start > p.nextOffset) {
+        const skipped = start - p.nextOffset;
+        this.metrics.partitionResets.inc({ reason: 'checkpoint_below_log_start' });
+        this.metrics.recordsSkipped.inc(Number(skipped));
+        this.log.error(
+          { partition, checkpoint: p.nextOffset.toString(), logStart: start.toString(), skipped: skipped.toString() },
+          'records between this partition\'s checkpoint and the log start were deleted before they were read (retention): they took no part in the rule',
+        );
+        p.nextOffset = start;
+      }
+      if (first > p.nextOffset) {
+        this.log.info({ partition, from: first.toString(), to: p.nextOffset.toString() }, 'rewinding to checkpoint');
+        control.seek(p.nextOffset.toString());
+        return;
+      }
     }
 
     const alerts: Alert[] = [];
@@ -218,7 +286,7 @@ export class Detector {
         return result;
       } catch (err) {
         this.metrics.writeFailures.inc({ write: what });
-        if (!control.isRunning() || control.isStale() || p.generation !== this.generation) {
+        if (!control.isRunning() || control.isStale() || p.generation !== this.generation || this.owned.get(partition) !== p) {
           if (this.owned.get(partition) === p) this.owned.delete(partition);
           throw new BatchAbandonedError(`${what} for partition ${partition} abandoned: the consumer stopped or the partition moved`, { cause: err });
         }
@@ -239,11 +307,20 @@ export class Detector {
     const offset = next.toString();
     const watermark = p.state.watermark;
     try {
-      await this.store.checkpoint(p.state.topic, partition, p.epoch, offset, watermark, encoded, deletes);
+      await this.store.checkpoint(p.state.topic, partition, p.epoch, p.runId, offset, watermark, encoded, deletes);
     } catch (err) {
       // Either way the in-memory changes are no longer tracked: forget the partition, so the next batch reclaims it
       // from the last good checkpoint and reprocesses (alert writes are idempotent).
-      if (this.owned.get(partition) === p) this.owned.delete(partition);
+      const wasOwned = this.owned.get(partition) === p;
+      if (wasOwned) this.owned.delete(partition);
+      if (isRestartedError(err)) {
+        // Noticed here before the reconnect handler did: the next batch reclaims it from the checkpoint Redis has now.
+        if (wasOwned) {
+          this.metrics.partitionResets.inc({ reason: 'redis_restarted' });
+          this.log.warn({ partition, err }, 'checkpoint refused: Redis restarted since the partition was claimed; resuming from the checkpoint it has');
+        }
+        return;
+      }
       if (!isFencedError(err)) throw err;
       this.log.warn({ partition, epoch: p.epoch }, 'checkpoint fenced: partition moved to another detector');
       return;

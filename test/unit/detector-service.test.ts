@@ -21,6 +21,15 @@ class ScriptedConsumer implements PaymentsConsumer {
   readonly marked: string[] = [];
   readonly seeks: string[] = [];
   readonly commits: string[] = [];
+  /** Seeks outside a batch (after Redis restarted). */
+  readonly outsideSeeks: Array<{ partition: number; offset: string }> = [];
+  logStart = '0';
+  seek(_topic: string, partition: number, offset: string) {
+    this.outsideSeeks.push({ partition, offset });
+  }
+  async logStartOffset() {
+    return this.logStart;
+  }
   async start(onBatch: (batch: InboundBatch, control: BatchControl) => Promise<void>) {
     this.onBatch = onBatch;
   }
@@ -32,7 +41,7 @@ class ScriptedConsumer implements PaymentsConsumer {
   async stop() {
     this.running = false;
   }
-  deliver(messages: Array<{ offset: number; key: string | null; value: string }>, partition = 0) {
+  deliver(messages: Array<{ offset: number; key: string | null; value: string }>, partition = 0, highWatermark?: number) {
     const control: BatchControl = {
       markConsumed: (o) => void this.marked.push(o),
       seek: (o) => void this.seeks.push(o),
@@ -43,18 +52,38 @@ class ScriptedConsumer implements PaymentsConsumer {
     const batch: InboundBatch = {
       topic: TOPIC,
       partition,
-      highWatermark: String((messages.at(-1)?.offset ?? 0) + 1),
+      highWatermark: String(highWatermark ?? (messages.at(-1)?.offset ?? 0) + 1),
       messages: messages.map((m) => ({ offset: String(m.offset), key: m.key === null ? null : Buffer.from(m.key), value: Buffer.from(m.value), headers: {} })),
     };
     return this.onBatch!(batch, control);
   }
 }
 
-/** The store in memory, deduplicating alerts by id as the Lua script does; `failWrites` refuses the next N writes. */
+/**
+ * The store in memory, deduplicating alerts by id as the Lua script does; `failWrites` refuses the next N writes;
+ * `restartFrom` is Redis coming back from a crash with an older copy of its data (and a new run id).
+ */
 class MemoryStore implements DetectorStore {
   readonly alerts = new Map<string, Alert>();
   readonly checkpoints: Array<{ offset: string; epoch: number }> = [];
   epoch = 0;
+  runId = 'run-1';
+  snapshot() {
+    return { alerts: new Map(this.alerts), saved: { ...this.saved, entries: new Map(this.saved.entries) }, epoch: this.epoch };
+  }
+  restartFrom(s: ReturnType<MemoryStore['snapshot']>) {
+    this.runId = `${this.runId}+`;
+    this.alerts.clear();
+    for (const [k, v] of s.alerts) this.alerts.set(k, v);
+    this.saved = s.saved;
+    this.epoch = s.epoch;
+  }
+  async serverRunId() {
+    return this.runId;
+  }
+  async checkpointOffset() {
+    return this.saved.offset;
+  }
   saved: { offset: string | null; watermark: number; entries: Map<string, string> } = { offset: null, watermark: 0, entries: new Map() };
   failWrites = 0;
   writeAttempts = 0;
@@ -73,10 +102,16 @@ class MemoryStore implements DetectorStore {
   }
   async claim(): Promise<Checkpoint> {
     this.epoch++;
-    return { epoch: this.epoch, offset: this.saved.offset, watermark: this.saved.watermark, entries: [...this.saved.entries] };
+    return { epoch: this.epoch, runId: this.runId, offset: this.saved.offset, watermark: this.saved.watermark, entries: [...this.saved.entries] };
   }
-  async checkpoint(_t: string, _p: number, epoch: number, offset: string, watermark: number, upserts: ReadonlyArray<[string, string]>, deletes: readonly string[]) {
+  failCheckpoints = 0;
+  async checkpoint(_t: string, _p: number, epoch: number, runId: string, offset: string, watermark: number, upserts: ReadonlyArray<[string, string]>, deletes: readonly string[]) {
+    if (this.failCheckpoints > 0) {
+      this.failCheckpoints--;
+      throw new Error('OOM command not allowed when used memory > \'maxmemory\'.');
+    }
     if (epoch !== this.epoch) throw Object.assign(new Error(`FENCED partition owned by epoch ${this.epoch}`), { name: 'ReplyError' });
+    if (runId !== this.runId) throw Object.assign(new Error(`RESTARTED redis run_id is ${this.runId}, not ${runId}`), { name: 'ReplyError' });
     for (const [k, v] of upserts) this.saved.entries.set(k, v);
     for (const k of deletes) this.saved.entries.delete(k);
     this.saved = { ...this.saved, offset, watermark };
@@ -223,5 +258,94 @@ describe('detector pipeline through its adapters', () => {
     await again.detector.stop();
     expect(again.store.checkpoints.every((c) => c.epoch === 2)).toBe(true);
     expect(again.store.saved.offset).not.toBe('10');
+  });
+
+  const tick = () => new Promise((r) => setTimeout(r, 5)); // the checkpoint that runs beside the next batch
+  const resets = async (metrics: DetectorMetrics) =>
+    Object.fromEntries((await metrics.registry.getSingleMetric('detector_partition_resets_total')!.get()).values.map((v) => [v.labels.reason, v.value]));
+  const alertOffsets = (store: MemoryStore) => [...store.alerts.values()].map((a) => a.source.offset).sort((a, b) => Number(a) - Number(b));
+
+  it('when Redis comes back from a crash without its last writes, then the detector reads the partition again from the checkpoint Redis kept and writes the lost alerts again', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    await consumer.deliver(workload().slice(0, 3)); // alert at offset 2, checkpoint at 3
+    await tick();
+    const kept = store.snapshot();
+    await consumer.deliver(workload().slice(3)); // alerts at 6 and 9, checkpoint at 10: all lost in the crash
+    await tick();
+    expect(store.saved.offset).toBe('10');
+    const before = [...store.alerts.keys()].sort();
+
+    store.restartFrom(kept);
+    expect(alertOffsets(store)).toStrictEqual(['2']);
+    await detector.redisReconnected();
+    expect(consumer.outsideSeeks).toStrictEqual([{ partition: 0, offset: '3' }]);
+    expect(await resets(metrics)).toStrictEqual({ redis_restarted: 1 });
+    await consumer.deliver(workload().slice(3)); // Kafka from the seek
+    await detector.stop();
+    expect([...store.alerts.keys()].sort()).toStrictEqual(before);
+    expect(store.saved.offset).toBe('10');
+    expect(store.checkpoints.at(-1)).toStrictEqual({ offset: '10', epoch: 2 });
+  });
+
+  it('when Redis restarted and a checkpoint is the first to notice, then it is refused and the next batch goes back to the checkpoint Redis kept', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    await consumer.deliver(workload().slice(0, 3));
+    await tick();
+    const kept = store.snapshot();
+    await consumer.deliver(workload().slice(3, 7)); // alert at 6, lost
+    await tick();
+    store.restartFrom(kept);
+    await consumer.deliver(workload().slice(7)); // alert at 9 written; its checkpoint (a delta on lost state) refused
+    await tick();
+    expect(store.saved.offset).toBe('3');
+    expect(await resets(metrics)).toStrictEqual({ redis_restarted: 1 });
+    await consumer.deliver([payment(10, 'B', 20)]); // the next batch: claimed again at 3, so back there
+    expect(consumer.seeks).toStrictEqual(['3']);
+    await consumer.deliver([...workload().slice(3), payment(10, 'B', 20)]);
+    await detector.stop();
+    expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
+    expect(store.saved.offset).toBe('11');
+  });
+
+  it('when the log ends before the checkpoint (the topic was recreated), then the partition is read from the start of the log as it is', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    store.saved = { offset: '50', watermark: T0 - 60_000, entries: new Map() };
+    await detector.start();
+    await consumer.deliver(workload()); // offsets 0..9, log end 10: below the checkpoint's 50
+    await detector.stop();
+    expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
+    expect(store.saved.offset).toBe('10');
+    expect(await resets(metrics)).toStrictEqual({ log_behind_checkpoint: 1 });
+  });
+
+  it('when retention deleted records the checkpoint had not reached, then the partition resumes at the log start and counts what it skipped', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    store.saved = { offset: '2', watermark: T0, entries: new Map() };
+    consumer.logStart = '4';
+    await detector.start();
+    await consumer.deliver(workload().slice(4)); // offsets 4..9: 2 and 3 are gone
+    await detector.stop();
+    expect(consumer.seeks).toStrictEqual([]); // no seek back to an offset that no longer exists
+    expect(alertOffsets(store)).toStrictEqual(['6', '9']);
+    expect(await resets(metrics)).toStrictEqual({ checkpoint_below_log_start: 1 });
+    expect((await metrics.registry.getSingleMetric('detector_records_skipped_total')!.get()).values[0]!.value).toBe(2);
+  });
+
+  // Found by the chaos harness (redis-oom and redis-busy, seed 7): Redis refused a partition's very first checkpoint,
+  // the partition was claimed again with no checkpoint, and the retried batch was taken from the client's fetch
+  // position, past events the fresh state never saw: every later window of that sender was shifted.
+  it('when Redis refuses a partition\'s first checkpoint, then the partition is read again from the log start, not from where the client had fetched', async () => {
+    const { consumer, store, detector } = setup();
+    await detector.start();
+    store.failCheckpoints = 1;
+    await consumer.deliver(workload().slice(0, 2)); // two of A's payments; their checkpoint refused
+    await tick();
+    await consumer.deliver(workload().slice(2)); // claimed again: no checkpoint, so back to the log start
+    expect(consumer.seeks).toStrictEqual(['0']);
+    await consumer.deliver(workload());
+    await detector.stop();
+    expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
   });
 });
