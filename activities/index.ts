@@ -67,7 +67,15 @@ export function createActivities({ redis, audit, sms, issuer, smsSettleMs, reten
       return { blockId: r.blockId, detail: `card ${r.blockId} blocked${r.repeated ? ' (already blocked by this case)' : ''}${replaced}` };
     },
 
-    async unblockCard({ idempotencyKey, caseId, accountId, blockId, reason }) {
+    async unblockCard({ idempotencyKey, caseId, accountId, blockId: named, blockKey, reason }) {
+      let blockId = named;
+      if (blockId === undefined) {
+        // The case's block attempts were stopped: whatever one of them blocked, by its key.
+        if (!blockKey) throw ApplicationFailure.nonRetryable('unblockCard needs a blockId or a blockKey', FailureType.NoBlockToLift);
+        const made = await issuer.blockMadeWith(blockKey);
+        if (!made) return `no block was made by this case's attempts (${blockKey}): nothing to lift`;
+        blockId = made.blockId;
+      }
       const r = await issuer.unblockCard({ idempotencyKey, caseId, accountId, blockId, reason });
       if (r.outcome === 'lifted') return `card block ${blockId} lifted${r.repeated ? ' (already lifted by this case)' : ''}`;
       if (r.outcome === 'not-blocked') {

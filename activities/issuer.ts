@@ -44,6 +44,8 @@ export interface IssuerAdapter {
    * that was never lifted), which this block now stands for.
    */
   blockCard(input: BlockRequest): Promise<{ blockId: string; repeated: boolean; replaced?: BlockHolder }>;
+  /** The block made with this idempotency key, if one was. */
+  blockMadeWith(idempotencyKey: string): Promise<BlockHolder | undefined>;
   /** Lift the block `blockId`, once per key, only if it is still the account's block on file. */
   unblockCard(input: UnblockRequest): Promise<UnblockResult>;
   notify(input: { idempotencyKey: string; accountId: string; message: string }): Promise<{ noticeId: string; repeated: boolean }>;
@@ -139,6 +141,11 @@ export class LocalIssuer implements IssuerAdapter {
     const [stored, repeated, before] = await this.scripts.fraudBlockOnce(caseKeys.issuerBlock(input.idempotencyKey), caseKeys.issuerBlocks, input.accountId, record, this.ttl);
     const replaced = before ? holderOf(before) : undefined;
     return { blockId: holderOf(stored).blockId, repeated: repeated === 1, ...(replaced ? { replaced } : {}) };
+  }
+
+  async blockMadeWith(idempotencyKey: string): Promise<BlockHolder | undefined> {
+    const record = await this.redis.get(caseKeys.issuerBlock(idempotencyKey));
+    return record === null ? undefined : holderOf(record);
   }
 
   async unblockCard(input: UnblockRequest): Promise<UnblockResult> {

@@ -2,7 +2,9 @@
 // heals before it returns (a kill is followed by a restart, a stop by a SIGCONT, a refusal by its undoing). Every
 // process is signalled by the pid this harness or the stack scripts started, never by a name.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
@@ -28,6 +30,12 @@ export interface FaultContext {
 export interface Fault {
   name: string;
   what: string;
+  /**
+   * Redis comes back without writes it had acknowledged. The detector's part (alerts, counters, the flagged set) must
+   * still be exact; what the worker wrote in the lost moment (audit entries, issuer records) cannot be, and is
+   * counted as lost with Redis where Temporal's record of the case shows it was done, instead of failing the run.
+   */
+  losesRedisWrites?: boolean;
   inject: (ctx: FaultContext, r: () => number) => Promise<void>;
 }
 
@@ -62,6 +70,30 @@ async function killStackService(ctx: FaultContext, name: 'redis' | 'kafka' | 'te
   await sleep(downMs);
   await stack('up', name);
   ctx.log(`${name} restarted (pid ${stackPid(name)})`);
+}
+
+/**
+ * Redis loses its last `lostMs` of acknowledged writes: its append-only files are copied, writes go on, then it is
+ * SIGKILLed and started again from the copy. What a machine crash under appendfsync everysec, or a failover to a
+ * replica that lagged, does.
+ */
+async function rollBackRedis(ctx: FaultContext, lostMs: number) {
+  const dir = `${repoRoot}.stack/data/redis/appendonlydir`;
+  const kept = mkdtempSync(join(tmpdir(), 'chaos-redis-'));
+  try {
+    cpSync(dir, join(kept, 'appendonlydir'), { recursive: true });
+    ctx.log(`redis append-only files copied; the next ${lostMs} ms of writes will be lost`);
+    await sleep(lostMs);
+    const pid = stackPid('redis');
+    process.kill(pid, 'SIGKILL');
+    await waitFor(`redis (pid ${pid}) to die`, async () => !alive(pid), 10_000, 50);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(join(kept, 'appendonlydir'), dir, { recursive: true });
+    await stack('up', 'redis');
+    ctx.log(`redis SIGKILLed (pid ${pid}) and restarted from the copy (pid ${stackPid('redis')})`);
+  } finally {
+    rmSync(kept, { recursive: true, force: true });
+  }
 }
 
 async function stopStackService(ctx: FaultContext, name: 'kafka', stoppedMs: number) {
@@ -167,6 +199,11 @@ export const FAULTS: Fault[] = [
     inject: (ctx, r) => stopProcess(ctx, 'worker', between(r, 11_000, 15_000)),
   },
   { name: 'redis-kill', what: 'SIGKILL redis-server (appendfsync everysec), restart it', inject: (ctx, r) => killStackService(ctx, 'redis', between(r, 500, 3000)) },
+  {
+    name: 'redis-rollback', losesRedisWrites: true,
+    what: 'Redis restarts without its last 1-3 s of acknowledged writes (from a copy of its append-only files): a machine crash, a failover to a lagging replica',
+    inject: (ctx, r) => rollBackRedis(ctx, between(r, 1000, 3000)),
+  },
   {
     name: 'redis-oom', what: 'Redis refuses writes (maxmemory 1 under noeviction) for 3-8 s',
     inject: (ctx, r) => withRedis(async (c) => {

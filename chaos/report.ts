@@ -8,6 +8,7 @@ import type { RunResult, Tally } from './run.ts';
 type Stored = RunResult & { at: string; commit?: string };
 
 const sum = (rs: Stored[], k: keyof Tally) => rs.reduce((n, r) => n + (r.tally?.[k] ?? 0), 0);
+const lostWithRedis = (r: Stored) => r.log.find((l) => l.includes('] lost with Redis: '))?.split('] lost with Redis: ')[1] ?? '';
 
 function before(dir: string): string {
   const d = `${dir}/../results-before`;
@@ -37,6 +38,7 @@ export function writeReport(dir: string, out: string): void {
   const commits = new Set([...byFault.values()].flatMap((m) => [...m.values()].map((r) => r.commit ?? 'unrecorded (85655c7 to 7bec1a5)')));
   const rows: string[] = [];
   const failures: string[] = [];
+  const lost: string[] = [];
   let total = 0;
   let passed = 0;
   for (const fault of FAULTS) {
@@ -51,8 +53,10 @@ export function writeReport(dir: string, out: string): void {
     const seeds = `${runs[0]!.seed}-${runs[runs.length - 1]!.seed}`;
     const slowest = Math.max(...runs.map((r) => r.elapsedMs));
     rows.push(`| ${fault.name} | ${fault.what} | ${seeds} | **${ok}/${runs.length}** | ${sum(runs, 'expectedAlerts')} | ${sum(runs, 'alertsLost')} / ${sum(runs, 'alertsDuplicated')} | ` +
-      `${sum(runs, 'casesExpected')} / ${sum(runs, 'casesJammed')} | ${sum(runs, 'actionsExpected')} / ${sum(runs, 'actionsRepeated')} / ${sum(runs, 'actionsMissing')} | ` +
+      `${sum(runs, 'casesExpected')} / ${sum(runs, 'casesJammed')} | ${sum(runs, 'actionsExpected')} / ${sum(runs, 'actionsRepeated')} / ${sum(runs, 'actionsMissing')}` +
+      `${fault.losesRedisWrites ? ` (${sum(runs, 'lostWithRedis')} records lost with Redis)` : ''} | ` +
       `${sum(runs, 'hostileEvents')} / ${sum(runs, 'deadLettersMissing')} | ${(slowest / 1000).toFixed(0)} s |`);
+    for (const r of runs.filter((x) => x.passed && lostWithRedis(x))) lost.push(`- **${r.fault}, seed ${r.seed}:** ${lostWithRedis(r)}`);
     for (const r of runs.filter((x) => !x.passed)) {
       failures.push(`- **${r.fault}, seed ${r.seed}** (${r.at}): ${r.failures.slice(0, 4).join('; ')}${r.failures.length > 4 ? `; … ${r.failures.length - 4} more` : ''}`);
     }
@@ -85,6 +89,14 @@ ${rows.join('\n')}
 ## Failed runs
 
 ${failures.length === 0 ? 'None.' : failures.join('\n')}
+
+## Records lost with Redis (redis-rollback)
+
+Where Redis came back without its last writes, the detector's part must still be exact (it is part of the checks
+above). What the worker wrote in the lost moment cannot be: these are records of actions the case's own state in
+Temporal shows done, missing from the audit trail or the issuer records in Redis.
+
+${lost.length === 0 ? 'None.' : lost.join('\n')}
 
 ## What the matrix found in the platform
 

@@ -65,6 +65,8 @@ export interface Tally {
   auditIdsRepeated: number;
   hostileSignals: number;
   hostileSignalsUnrecorded: number;
+  /** Only where the fault loses Redis writes: records of done actions that were lost with them (audit, issuer). */
+  lostWithRedis?: number;
 }
 
 export interface RunResult {
@@ -79,7 +81,7 @@ export interface RunResult {
   log: string[];
 }
 
-type Check = { ok: boolean; tally: Tally; failures: string[] };
+type Check = { ok: boolean; tally: Tally; failures: string[]; lostWithRedis?: string[] };
 
 export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {}): Promise<RunResult> {
   const durationMs = opts.durationMs ?? 12_000;
@@ -171,7 +173,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     const deadline = t0.at + budgetMs;
     let last: Check | undefined;
     let elapsedMs = 0;
-    const checkNow = () => check(ctx, workload.markers, workload.phones, got, temporal, redis)
+    const checkNow = () => check(ctx, workload.markers, workload.phones, got, temporal, redis, fault.losesRedisWrites === true)
       .catch((err: Error) => ({ ok: false, tally: last?.tally ?? emptyTally(), failures: [`check failed: ${err.message}`] }));
     while (performance.now() < deadline) {
       if (got.payments.size >= total) {
@@ -194,6 +196,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     if (!last?.ok) elapsedMs = Math.round(performance.now() - t0.at);
     last ??= { ok: false, tally: emptyTally(), failures: [`the payments topic was not read back (${got.payments.size} of ${total})`] };
     log(last.ok ? `all checks hold after ${elapsedMs} ms` : `checks still failing after ${elapsedMs} ms: ${last.failures.slice(0, 5).join('; ')}`);
+    if (last.lostWithRedis?.length) log(`lost with Redis: ${last.lostWithRedis.join('; ')}`);
     return { fault: fault.name, seed, passed: last.ok, elapsedMs, faultAtMs, tally: last.tally, failures: last.failures, log: lines };
   } finally {
     await producer?.disconnect().catch(() => undefined);
@@ -242,9 +245,19 @@ const emptyTally = (): Tally => ({
 
 async function check(
   ctx: FaultContext, markers: string[], phones: Map<string, string>, got: { payments: Map<string, LogMessage>; deadLetters: Map<string, string> }, temporal: Client, redis: Redis,
+  redisLosesWrites = false,
 ): Promise<Check> {
   const failures: string[] = [];
   const t = emptyTally();
+  // A record missing from Redis of something the case's own state (Temporal) shows done: lost with Redis when the
+  // fault loses Redis writes, a failure otherwise.
+  const lostWithRedis: string[] = [];
+  const missing = (doneInTemporal: boolean, what: string) => {
+    if (redisLosesWrites && doneInTemporal) {
+      lostWithRedis.push(what);
+      t.lostWithRedis = (t.lostWithRedis ?? 0) + 1;
+    } else failures.push(what);
+  };
   const expected = expectedOutcome([...got.payments.values()], new Set(markers));
   t.accounts = ctx.accounts.length;
   t.payments = expected.payments;
@@ -289,7 +302,11 @@ async function check(
       const done = actions.filter((a) => a === action).length;
       if (due) t.actionsExpected++;
       if (done > 1) { t.actionsRepeated += done - 1; failures.push(`${acc}: ${action} recorded ${done} times`); }
-      if (due && done === 0) { t.actionsMissing++; failures.push(`${acc}: ${action} not done`); }
+      const doneInTemporal = state?.actions.some((a) => a.action === action && a.status === 'done') === true;
+      if (due && done === 0) {
+        if (!(redisLosesWrites && doneInTemporal)) t.actionsMissing++;
+        missing(doneInTemporal, `${acc}: ${action} not done${doneInTemporal ? ' in the audit trail (done in the case)' : ''}`);
+      }
     }
     if (n > LADDER.smsAfter) t.smsExpected++;
     t.smsSent += sms;
@@ -298,12 +315,18 @@ async function check(
     const notices = (await redis.xrange(caseKeys.issuerNotifications, '-', '+')).filter(([, f]) => f.includes(acc)).length;
     const blocked = (await redis.hexists(caseKeys.issuerBlocks, acc)) === 1;
     if (notices > 1) { t.actionsRepeated += notices - 1; failures.push(`${acc}: ${notices} issuer notices`); }
-    if (n > LADDER.blockAfter && (notices === 0 || !blocked)) failures.push(`${acc}: blocked ${blocked}, ${notices} issuer notices`);
+    if (n > LADDER.blockAfter && (notices === 0 || !blocked)) {
+      const issuerDone = ['BLOCK_CARD', 'NOTIFY_ISSUER'].every((action) => state?.actions.some((a) => a.action === action && a.status === 'done'));
+      missing(issuerDone, `${acc}: blocked ${blocked}, ${notices} issuer notices`);
+    }
     if (n <= LADDER.blockAfter && (notices > 0 || blocked)) failures.push(`${acc}: blocked or noticed with ${n} alerts`);
     const sent = ctx.hostileSent.get(acc) ?? 0;
     t.hostileSignals += sent;
     const rejected = audit.filter((e) => e.type === 'rejected').length;
-    if (rejected < sent) { t.hostileSignalsUnrecorded += sent - rejected; failures.push(`${acc}: ${sent} hostile signals, ${rejected} recorded as rejected`); }
+    if (rejected < sent) {
+      t.hostileSignalsUnrecorded += sent - rejected;
+      missing(true, `${acc}: ${sent} hostile signals, ${rejected} recorded as rejected`);
+    }
   }
 
   // Dead letters: every hostile event, with its marker.
@@ -313,5 +336,5 @@ async function check(
     if (copies === 0) { t.deadLettersMissing++; failures.push(`hostile event ${marker} not in the DLQ`); }
     else t.deadLetterCopies += copies - 1;
   }
-  return { ok: failures.length === 0, tally: t, failures };
+  return { ok: failures.length === 0, tally: t, failures, lostWithRedis };
 }

@@ -7,6 +7,7 @@ import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../common/logger.ts';
 import { DECISIONS, caseWorkflowId, clearAccountSignal, completeReviewUpdate } from '../contracts/case.ts';
+import { parseWith } from '../contracts/validation.ts';
 import type { RequireRole } from './auth.ts';
 import { accountParam, errorText, userOf, type Pages } from './requests.ts';
 import { caseHref, type Flash } from './views.ts';
@@ -22,7 +23,9 @@ const reviewForm = z.object({
 
 const clearForm = z.object({ reason: z.string().trim().min(1, 'give a reason').max(500, 'the reason is limited to 500 characters') });
 
-const notSent = (error: z.ZodError): Flash => ({ kind: 'error', text: `Not sent: ${error.issues.map((i) => i.message).join('; ')}` });
+// parseWith, not safeParse: a form field a body parser turned into an object ({"length": {"toString": "1"}}) can make
+// zod itself throw; it is refused like any other bad field.
+const notSent = (reason: string): Flash => ({ kind: 'error', text: `Not sent: ${reason}` });
 
 export interface CaseActionDeps {
   log: Logger;
@@ -39,9 +42,9 @@ export function caseActionRoutes(deps: CaseActionDeps): Router {
   router.post('/cases/:account/review', requireRole('decide', 'decide reviews'), async (req, res) => {
     const accountId = accountParam(req.params.account);
     const user = userOf(res)!;
-    const form = reviewForm.safeParse(req.body);
-    if (!form.success) return pages.flashAndBack(req, res, caseHref(accountId), notSent(form.error));
-    const request = { taskId: form.data.taskId, decision: form.data.decision, analystId: user.name, note: form.data.note.trim() };
+    const form = parseWith(reviewForm, req.body);
+    if (!form.ok) return pages.flashAndBack(req, res, caseHref(accountId), notSent(form.reason));
+    const request = { taskId: form.value.taskId, decision: form.value.decision, analystId: user.name, note: form.value.note.trim() };
     const handle = temporal.workflow.getHandle(caseWorkflowId(accountId));
     let flash: Flash;
     try {
@@ -73,13 +76,13 @@ export function caseActionRoutes(deps: CaseActionDeps): Router {
   router.post('/cases/:account/clear', requireRole('clear', 'clear accounts'), async (req, res) => {
     const accountId = accountParam(req.params.account);
     const user = userOf(res)!;
-    const form = clearForm.safeParse(req.body);
-    if (!form.success) return pages.flashAndBack(req, res, caseHref(accountId), notSent(form.error));
+    const form = parseWith(clearForm, req.body);
+    if (!form.ok) return pages.flashAndBack(req, res, caseHref(accountId), notSent(form.reason));
     try {
       await temporal.withDeadline(Date.now() + TEMPORAL_UPDATE_MS, () =>
-        temporal.workflow.getHandle(caseWorkflowId(accountId)).signal(clearAccountSignal, { by: user.name, reason: form.data.reason }),
+        temporal.workflow.getHandle(caseWorkflowId(accountId)).signal(clearAccountSignal, { by: user.name, reason: form.value.reason }),
       );
-      log.info({ user: user.name, accountId, reason: form.data.reason }, 'clearAccount sent');
+      log.info({ user: user.name, accountId, reason: form.value.reason }, 'clearAccount sent');
       pages.flashAndBack(req, res, caseHref(accountId), { kind: 'ok', text: `clearAccount sent by ${user.name}: the case closes once the worker has cleared the account.` });
     } catch (err) {
       const text = err instanceof WorkflowNotFoundError ? `No running case for ${accountId}.` : `Could not reach the case: ${errorText(err)}`;

@@ -10,8 +10,11 @@ export interface CaseActivities {
   sendVerificationSms(input: { idempotencyKey: string; caseId: string; accountId: string }): Promise<string>;
   /** Blocks the account's card once per key (one key per case). Histories recorded before the block id was returned hold a string. */
   blockCard(input: { idempotencyKey: string; caseId: string; accountId: string; reason: string }): Promise<BlockCardResult>;
-  /** Lifts the block `blockId` if it is still the account's block on file, once per key; otherwise fails non-retryable, saying why. */
-  unblockCard(input: { idempotencyKey: string; caseId: string; accountId: string; blockId: string; reason: string }): Promise<string>;
+  /**
+   * Lifts the block `blockId` if it is still the account's block on file, once per key; otherwise fails non-retryable,
+   * saying why. With `blockKey` in place of `blockId`: the block made with that key, if any was (none: nothing to lift).
+   */
+  unblockCard(input: { idempotencyKey: string; caseId: string; accountId: string; blockId?: string; blockKey?: string; reason: string }): Promise<string>;
   notifyIssuer(input: { idempotencyKey: string; caseId: string; accountId: string; message: string }): Promise<string>;
   clearAccountState(input: { accountId: string; caseId: string }): Promise<string>;
 }

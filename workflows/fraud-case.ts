@@ -7,11 +7,14 @@
 // from the case id, so retries and worker crashes never repeat an action. Time here is the workflow clock
 // (`new Date()` is deterministic inside the Temporal sandbox).
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   allHandlersFinished,
   condition,
   continueAsNew,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -59,6 +62,14 @@ const blocking = proxyActivities<Pick<CaseActivities, 'blockCard'>>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
+// The same, for cases since CLEAR_STOPS_BLOCK: clearing the account stops the attempts. Cancelled, an attempt that is
+// running is waited for (it completes or times out; none starts after), so that what is lifted afterwards is final.
+const blockingUntilCleared = proxyActivities<Pick<CaseActivities, 'blockCard'>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
+
 // Lifting the case's block when it is cleared: retried for a bounded time (about four minutes of backoff, ten at most),
 // so that an issuer that is down delays the close, never holds it forever. The case then closes saying the block is
 // still in place.
@@ -74,6 +85,9 @@ const local = proxyLocalActivities<Pick<CaseActivities, 'appendAudit'>>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
+
+/** The detail of a BLOCK_CARD record whose attempts the clearing of the account stopped. */
+const STOPPED_BY_CLEAR = 'stopped: the account is being cleared';
 
 /** Bound on remembered alert ids; older ids are dropped (a re-delivery that old is not expected). */
 const MAX_ALERT_IDS = 500;
@@ -99,12 +113,19 @@ const LIFT_BLOCK_ON_CLEAR = 'lift-block-on-clear';
  * attempt, so a retried task that handled its inputs in another order gave the same id to another entry).
  */
 const CONTENT_AUDIT_IDS = 'content-audit-ids';
+/**
+ * Clearing an account while its block is still being retried (the issuer down) stops the attempts, lifts whatever
+ * an attempt may have blocked (looked up by the block's key), and closes (before: the clear waited for the block).
+ */
+const CLEAR_STOPS_BLOCK = 'clear-stops-block';
 
 export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const info = workflowInfo();
   // A start input that is not a case (someone started the type by hand) fails the run at once, naming the field.
   const valid = parseWith(caseInputSchema, input);
   if (!valid.ok) throw ApplicationFailure.nonRetryable(`invalid case input: ${valid.reason}`, FailureType.InvalidCaseInput);
+  // Once per run, here: a run that started before the patch keeps the old behaviour to its end.
+  const clearStopsBlock = patched(CLEAR_STOPS_BLOCK);
   const policy = input.policy;
   const state: CaseState = input.state ?? {
     accountId: input.accountId,
@@ -256,6 +277,11 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
       audit('action', action, 'system', `${action}: ${detail}`, { action });
       return true;
     } catch (err) {
+      if (clearStopsBlock && clearRequest && isCancellation(err)) {
+        state.actions.push({ action, status: 'failed', at: new Date().toISOString(), detail: STOPPED_BY_CLEAR });
+        audit('action_failed', `${action}:stopped`, 'system', `${action} attempts stopped: the account is being cleared`, { action });
+        return false;
+      }
       if (!(err instanceof ActivityFailure)) throw err;
       const cause = err.cause instanceof ApplicationFailure ? `${err.cause.type ?? 'Error'}: ${err.cause.message}` : String(err.cause?.message ?? err.message);
       state.actions.push({ action, status: 'failed', at: new Date().toISOString(), detail: cause });
@@ -267,6 +293,13 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   };
 
   const key = (action: string) => `${state.caseId}:${action}`;
+
+  /** Run `call` until it completes, or until ops clear the account (then it is cancelled, and rejects). */
+  const untilCleared = async <T>(call: () => Promise<T>): Promise<T> => {
+    const scope = new CancellationScope();
+    void condition(() => clearRequest !== undefined).then(() => scope.cancel());
+    return scope.run(call);
+  };
 
   const openReview = async () => {
     const now = new Date();
@@ -298,11 +331,16 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
   const block = async (why: string): Promise<boolean> => {
     const idempotencyKey = key('block');
     const blocked = await act('BLOCK_CARD', async () => {
-      const r: BlockCardResult | string = await blocking.blockCard({ idempotencyKey, caseId: state.caseId, accountId: state.accountId, reason: why });
+      const request = { idempotencyKey, caseId: state.caseId, accountId: state.accountId, reason: why };
+      const r: BlockCardResult | string = clearStopsBlock
+        ? await untilCleared(() => blockingUntilCleared.blockCard(request))
+        : await blocking.blockCard(request);
       if (typeof r === 'string') return r; // recorded before the activity returned the block id
       state.block = { blockId: r.blockId, idempotencyKey, at: new Date().toISOString() };
       return r.detail;
     });
+    // Stopped, or done just as the clear came: the case closes next (and lifts the block); no "card blocked" notice.
+    if (clearStopsBlock && clearRequest) return blocked;
     if (!blocked && patched(BLOCK_REFUSAL_WAITS)) {
       state.blockRefused = true;
       const noCard = lastDetail('BLOCK_CARD').startsWith(`${FailureType.NoCardOnFile}:`);
@@ -322,6 +360,19 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
    */
   const liftBlock = async (why: string): Promise<string | undefined> => {
     const blocked = state.actions.find((r) => r.action === 'BLOCK_CARD' && r.status === 'done');
+    const stopped = !blocked && state.actions.some((r) => r.action === 'BLOCK_CARD' && r.detail === STOPPED_BY_CLEAR);
+    if (stopped) {
+      // An attempt may have blocked the card without its answer reaching the case: the issuer is asked by the key.
+      const lifted = await act('UNBLOCK_CARD', () =>
+        unblocking.unblockCard({ idempotencyKey: key('unblock'), caseId: state.caseId, accountId: state.accountId, blockKey: key('block'), reason: why }),
+      );
+      if (lifted) return undefined;
+      const cause = lastDetail('UNBLOCK_CARD');
+      audit('action_failed', 'UNBLOCK_CARD:left-in-place', 'system', `a block this case's attempts may have made was not lifted (${cause}): the case closes anyway; check the card at the issuer`, {
+        action: 'UNBLOCK_CARD', blockId: null,
+      });
+      return `a block this case's attempts may have made was not lifted: ${cause}`;
+    }
     if (!blocked || !patched(LIFT_BLOCK_ON_CLEAR)) return undefined;
     const blockId = state.block?.blockId ?? /^card (\S+) blocked/.exec(blocked.detail)?.[1];
     let cause: string;
@@ -367,6 +418,7 @@ export async function fraudCaseWorkflow(input: CaseInput): Promise<CaseState> {
 
   /** The next ladder step the alert count calls for, if the case may take it. */
   const nextStep = (): Stage | undefined => {
+    if (clearStopsBlock && clearRequest) return undefined; // closing: no more steps
     if (state.stage === 'BLOCKED' || rank(ladderStage()) <= rank(state.stage)) return undefined;
     const next = LADDER[rank(state.stage) + 1]!;
     return next === 'BLOCKED' && blockRefused() ? undefined : next;

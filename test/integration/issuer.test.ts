@@ -131,4 +131,21 @@ describe('block activities', () => {
     const gone = await failureOf(acts.unblockCard({ idempotencyKey: `${b}:unblock`, caseId: b, accountId: acc, blockId: r.blockId, reason: 'cleared' }));
     expect(gone.type).toBe(FailureType.NoBlockToLift);
   });
+
+  it('when a case\'s block attempts were stopped by a clear, then the lift by the block\'s key lifts what an attempt blocked, and says so when none did', async () => {
+    const acts = activities();
+    const acc = uniqueId('ACC_KEY_');
+    await redis.hset(caseKeys.cardholder(acc), { phone: '+14155550102', card_id: `card-${acc}` });
+    const [a, b] = [caseOf(acc, 'run-a'), caseOf(acc, 'run-b')];
+    // Case a: an attempt blocked the card, its answer never reached the case.
+    await acts.blockCard({ idempotencyKey: `${a}:block`, caseId: a, accountId: acc, reason: 'alerts' });
+    expect(await acts.unblockCard({ idempotencyKey: `${a}:unblock`, caseId: a, accountId: acc, blockKey: `${a}:block`, reason: 'cleared' }))
+      .toBe(`card block card-${acc}@${a}:block lifted`);
+    expect(await redis.hexists(caseKeys.issuerBlocks, acc)).toBe(0);
+    // Case b: no attempt got through.
+    expect(await acts.unblockCard({ idempotencyKey: `${b}:unblock`, caseId: b, accountId: acc, blockKey: `${b}:block`, reason: 'cleared' }))
+      .toBe(`no block was made by this case's attempts (${b}:block): nothing to lift`);
+    const neither = await failureOf(acts.unblockCard({ idempotencyKey: `${b}:unblock`, caseId: b, accountId: acc, reason: 'cleared' }));
+    expect(neither.nonRetryable).toBe(true);
+  });
 });

@@ -213,6 +213,34 @@ describe('fraud case workflow', () => {
     });
   });
 
+  it('when ops clear an account while its block is still retried (the issuer down), then the attempts stop, the case closes at once, and what an attempt may have blocked is lifted by its key', () => {
+    let attempts = 0;
+    return withCase({ fail: { blockCard: () => (++attempts, new Error('issuer unreachable')) }, record: 'block-stopped-by-clear' }, async (h, rec, acc) => {
+      await signalAlerts(h, acc, 1, 11);
+      await settle(h, (x) => x.stage === 'REQUIRE_3DS');
+      for (let i = 0; attempts < 2; i++) {
+        if (i > 200) throw new Error('the block was never retried');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await h.signal(clearAccountSignal, { by: 'ops-7', reason: 'cardholder called in' });
+      const final = await h.result(); // no skipping of the clock: the clear does not wait for the issuer
+      expect(final.stage).toBe('CLEARED');
+      expect(final.closedReason).toBe('cardholder called in');
+      expect(final.actions.map((a) => `${a.action}:${a.status}`)).toStrictEqual([
+        'MANUAL_REVIEW:done', 'REQUIRE_3DS:done', 'BLOCK_CARD:failed', 'UNBLOCK_CARD:done', 'CLEAR_ACCOUNT:done',
+      ]);
+      expect(final.actions.find((a) => a.action === 'BLOCK_CARD')!.detail).toBe('stopped: the account is being cleared');
+      expect(rec.calls.filter((c) => c.name === 'unblockCard').map((c) => c.input)).toStrictEqual([{
+        idempotencyKey: `${final.caseId}:unblock`, caseId: final.caseId, accountId: acc, blockKey: `${final.caseId}:block`, reason: 'account cleared by ops:ops-7: cardholder called in',
+      }]);
+      expect(rec.count('notifyIssuer')).toBe(0);
+      const stoppedAt = attempts;
+      await env.sleep('1 hour');
+      expect(attempts).toBe(stoppedAt); // no attempt after the case closed
+      expect(auditEntries(rec).filter((e) => e.type === 'action_failed').map((e) => e.detail)).toStrictEqual(['BLOCK_CARD attempts stopped: the account is being cleared']);
+    });
+  });
+
   it('when the issuer refuses the block, then the issuer is not told "card blocked", the stage stays, and the trail asks for an operator', () =>
     withCase({ fail: { blockCard: () => ApplicationFailure.nonRetryable('card unknown to the issuer', 'CardUnknown') }, record: 'block-refused' }, async (h, rec, acc) => {
       await signalAlerts(h, acc, 1, 11);

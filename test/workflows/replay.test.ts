@@ -19,6 +19,8 @@ const RECORDED = [
   'false-positive-review-in-visibility', 'hostile-inputs', 'block-retried', 'block-refused', 'reopened',
   // lift-block-on-clear; a card block failed for want of a card id (block-refusal-waits)
   'block-lifted', 'block-not-lifted', 'false-positive-lifts-block', 'reopened-blocks-again', 'no-card-on-file',
+  // clear-stops-block (and content-audit-ids)
+  'block-stopped-by-clear',
 ];
 
 describe('workflow replay', () => {
