@@ -53,8 +53,17 @@ interface OwnedPartition {
   checkpointing?: Promise<void> | undefined;
 }
 
+/** A batch's write that keeps failing: what, since when, and the last error (for /healthz and the metrics). */
+export interface StalledWrite {
+  partition: number;
+  what: string;
+  sinceMs: number;
+  error: string;
+}
+
 export class Detector {
   private readonly owned = new Map<number, OwnedPartition>();
+  private readonly stalled = new Map<number, StalledWrite>();
   private generation = 0;
   private running = false;
 
@@ -84,6 +93,15 @@ export class Detector {
 
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /**
+   * Partitions whose batch write has been failing for at least `minMs`. A refusal that lasts (a key of the wrong
+   * type, a script Redis will not run, a DLQ topic that is gone for good) holds its partition: it is retried, never
+   * skipped, and it shows here, on /healthz and in detector_write_stalled_seconds, for an operator to mend.
+   */
+  stalledWrites(minMs = 0, now = Date.now()): StalledWrite[] {
+    return [...this.stalled.values()].filter((s) => now - s.sinceMs >= minMs);
   }
 
   async start(): Promise<void> {
@@ -283,11 +301,16 @@ export class Detector {
       try {
         const result = await write();
         if (attempt > 1) this.log.info({ partition, attempts: attempt }, `${what} succeeded after retrying`);
+        this.stalled.delete(partition);
         return result;
       } catch (err) {
         this.metrics.writeFailures.inc({ write: what });
+        const error = err instanceof Error ? err.message : String(err);
+        const since = this.stalled.get(partition)?.what === what ? this.stalled.get(partition)!.sinceMs : Date.now();
+        this.stalled.set(partition, { partition, what, sinceMs: since, error });
         if (!control.isRunning() || control.isStale() || p.generation !== this.generation || this.owned.get(partition) !== p) {
           if (this.owned.get(partition) === p) this.owned.delete(partition);
+          this.stalled.delete(partition);
           throw new BatchAbandonedError(`${what} for partition ${partition} abandoned: the consumer stopped or the partition moved`, { cause: err });
         }
         this.log.warn({ err, partition, attempt, retryInMs: delay }, `${what} failed; retrying the batch (nothing is skipped)`);

@@ -348,4 +348,25 @@ describe('detector pipeline through its adapters', () => {
     await detector.stop();
     expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
   });
+
+  it('when a write keeps being refused (out of memory here; a wrong-typed key alike), then the partition holds, shows as stalled with the error, and goes on once it is mended', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    store.failWrites = Number.POSITIVE_INFINITY;
+    const pending = consumer.deliver(workload());
+    await new Promise((r) => setTimeout(r, 30));
+    const [stalled, ...more] = detector.stalledWrites();
+    expect(more).toStrictEqual([]);
+    expect(stalled).toMatchObject({ partition: 0, what: 'alert write', error: expect.stringMatching(/^OOM /) });
+    expect(detector.stalledWrites(60_000)).toStrictEqual([]); // not yet for that long
+    metrics.stalledSince = () => detector.stalledWrites()[0]?.sinceMs;
+    expect((await metrics.registry.getSingleMetric('detector_write_stalled_seconds')!.get()).values[0]!.value).toBeGreaterThan(0);
+    expect(consumer.marked).toStrictEqual([]);
+    store.failWrites = 0; // mended
+    await pending;
+    await detector.stop();
+    expect(detector.stalledWrites()).toStrictEqual([]);
+    expect((await metrics.registry.getSingleMetric('detector_write_stalled_seconds')!.get()).values[0]!.value).toBe(0);
+    expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
+  });
 });
