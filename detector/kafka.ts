@@ -19,6 +19,7 @@ export interface BatchControl {
   markConsumed(offset: string): void;
   /** Move the fetch position; the rest of the current batch is discarded. */
   seek(offset: string): void;
+  /** Tell the group this member is alive; rejects with GroupRebalancingError when the group is rebalancing. */
   heartbeat(): Promise<void>;
   isRunning(): boolean;
   isStale(): boolean;
@@ -49,4 +50,9 @@ export interface PaymentsConsumer {
 export interface DeadLetterProducer {
   send(topic: string, messages: OutboundMessage[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The group is rebalancing (or no longer knows this member): a batch held up by retries should give way. */
+export class GroupRebalancingError extends Error {
+  override name = 'GroupRebalancingError';
 }

@@ -1,7 +1,7 @@
 // kafkajs behind the detector's Kafka interface.
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
 import type { Logger } from '../common/logger.ts';
-import type { BatchControl, DeadLetterProducer, InboundBatch, PaymentsConsumer } from './kafka.ts';
+import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type PaymentsConsumer } from './kafka.ts';
 
 export interface KafkajsOptions {
   brokers: string[];
@@ -90,7 +90,18 @@ export class KafkajsPaymentsConsumer implements PaymentsConsumer {
           {
             markConsumed: (offset) => resolveOffset(offset),
             seek: (offset) => this.consumer.seek({ topic, partition, offset }),
-            heartbeat,
+            heartbeat: async () => {
+              try {
+                await heartbeat();
+              } catch (err) {
+                // What kafkajs answers when the group moved on: the member must rejoin, which it cannot do mid-batch.
+                const type = (err as { type?: string }).type;
+                if (type && ['REBALANCE_IN_PROGRESS', 'UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_INSTANCE_ID'].includes(type)) {
+                  throw new GroupRebalancingError(`consumer group: ${type}`, { cause: err });
+                }
+                throw err;
+              }
+            },
             isRunning,
             isStale,
           },

@@ -49,6 +49,13 @@ const detector = new Detector({
 // Each (re)connection: a Redis that restarted may have lost acknowledged writes; the detector goes back to what it has.
 redis.on('ready', () => void detector.redisReconnected().catch((err: unknown) => log.warn({ err }, 'could not check whether Redis restarted; the next checkpoint will')));
 
+/** A batch write failing at least this long is a /healthz warning. */
+const STALLED_WARN_MS = 10_000;
+metrics.stalledSince = () => {
+  const since = detector.stalledWrites().map((s) => s.sinceMs);
+  return since.length === 0 ? undefined : Math.min(...since);
+};
+
 const redisMemory = new RedisMemoryWatch({
   redis, log, registry: metrics.registry, ratio: config.REDIS_MEMORY_WARN_RATIO, intervalMs: config.REDIS_MEMORY_POLL_INTERVAL,
 });
@@ -58,7 +65,11 @@ const server = await serveMetrics(
   metrics,
   () => {
     const redisReady = redis.status === 'ready';
-    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning }, warnings: redisMemory.warnings() };
+    // A write refused for this long is not a blip: name it (a wrong-typed key, a missing topic) for an operator.
+    const stalled = detector.stalledWrites(STALLED_WARN_MS).map(
+      (s) => `partition ${s.partition}: ${s.what} failing for ${Math.round((Date.now() - s.sinceMs) / 1000)} s, retried without skipping: ${s.error}`,
+    );
+    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning }, warnings: [...redisMemory.warnings(), ...stalled] };
   },
   config.DETECTOR_METRICS_HOST,
   config.DETECTOR_METRICS_PORT,

@@ -40,6 +40,17 @@ export class DetectorMetrics {
     help: 'Payment records the detector could never read: between its checkpoint and the log start when they were deleted first (retention)',
     registers: [this.registry],
   });
+  /** When the longest-failing batch write started failing (ms), if one is: set by the composition root. */
+  stalledSince: () => number | undefined = () => undefined;
+  readonly writeStalledSeconds = new Gauge({
+    name: 'detector_write_stalled_seconds',
+    help: 'How long the longest-failing batch write (alerts, dead letters) has been failing, retried without skipping; 0 when none is',
+    registers: [this.registry],
+    collect: () => {
+      const since = this.stalledSince();
+      this.writeStalledSeconds.set(since === undefined ? 0 : (Date.now() - since) / 1000);
+    },
+  });
   readonly redisUp = new Gauge({ name: 'detector_redis_up', help: '1 when the Redis connection is ready', registers: [this.registry] });
   readonly batchSeconds = new Histogram({
     name: 'detector_batch_seconds',

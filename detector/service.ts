@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DetectorStore } from './alert-store.ts';
 import { isFencedError, isRestartedError } from './alert-store.ts';
 import { parsePaymentEvent } from './event.ts';
-import type { BatchControl, DeadLetterProducer, InboundBatch, InboundMessage, OutboundMessage, PaymentsConsumer } from './kafka.ts';
+import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
 import type { DetectorMetrics } from './metrics.ts';
 import { PartitionVelocityState, type VelocityRule } from './velocity.ts';
 
@@ -31,6 +31,8 @@ export interface DetectorOptions {
   checkpointIntervalMs: number;
   /** Backoff between attempts of a batch's writes: first delay and cap, in ms. */
   retryBackoffMs?: { initial: number; max: number };
+  /** How often a batch held up by retries heartbeats the consumer group (ms, default 3000). */
+  heartbeatIntervalMs?: number;
 }
 
 /** A batch whose writes could not complete before the partition was lost or the consumer stopped. */
@@ -53,8 +55,17 @@ interface OwnedPartition {
   checkpointing?: Promise<void> | undefined;
 }
 
+/** A batch's write that keeps failing: what, since when, and the last error (for /healthz and the metrics). */
+export interface StalledWrite {
+  partition: number;
+  what: string;
+  sinceMs: number;
+  error: string;
+}
+
 export class Detector {
   private readonly owned = new Map<number, OwnedPartition>();
+  private readonly stalled = new Map<number, StalledWrite>();
   private generation = 0;
   private running = false;
 
@@ -84,6 +95,15 @@ export class Detector {
 
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /**
+   * Partitions whose batch write has been failing for at least `minMs`. A refusal that lasts (a key of the wrong
+   * type, a script Redis will not run, a DLQ topic that is gone for good) holds its partition: it is retried, never
+   * skipped, and it shows here, on /healthz and in detector_write_stalled_seconds, for an operator to mend.
+   */
+  stalledWrites(minMs = 0, now = Date.now()): StalledWrite[] {
+    return [...this.stalled.values()].filter((s) => now - s.sinceMs >= minMs);
   }
 
   async start(): Promise<void> {
@@ -238,10 +258,16 @@ export class Detector {
     // Side effects first (durable), then the position. The rule state has already moved past this batch, so its
     // writes are retried here until they land: nothing after them (offset, checkpoint) happens before, and nothing
     // is skipped. Both writes are idempotent (alert ids; DLQ entries may repeat, with the same source offset).
-    const heartbeats = setInterval(() => void control.heartbeat().catch(() => undefined), 3000);
+    // A group that rebalances meanwhile waits for this member to rejoin, which it cannot do while the batch retries:
+    // the batch then gives way (abandoned; the partition resumes from its checkpoint, here or at its new owner).
+    let rebalancing = false;
+    const heartbeats = setInterval(() => void control.heartbeat().catch((err: unknown) => {
+      if (err instanceof GroupRebalancingError) rebalancing = true;
+    }), this.opts.heartbeatIntervalMs ?? 3000);
+    const givesWay = () => rebalancing;
     try {
-      if (deadLetters.length > 0) await this.untilDone(partition, p, control, 'dead-letter send', () => this.dlq.send(this.opts.dlqTopic, deadLetters));
-      const { written, duplicates } = await this.untilDone(partition, p, control, 'alert write', () => this.store.writeAlerts(alerts));
+      if (deadLetters.length > 0) await this.untilDone(partition, p, control, givesWay, 'dead-letter send', () => this.dlq.send(this.opts.dlqTopic, deadLetters));
+      const { written, duplicates } = await this.untilDone(partition, p, control, givesWay, 'alert write', () => this.store.writeAlerts(alerts));
       this.metrics.alerts.inc(written);
       this.metrics.duplicateAlerts.inc(duplicates);
     } finally {
@@ -276,19 +302,26 @@ export class Detector {
    * meanwhile, the partition is forgotten (its in-memory state is ahead of what was written) and the batch is
    * abandoned: the next owner, or this detector after it rejoins, resumes from the last checkpoint.
    */
-  private async untilDone<T>(partition: number, p: OwnedPartition, control: BatchControl, what: string, write: () => Promise<T>): Promise<T> {
+  private async untilDone<T>(
+    partition: number, p: OwnedPartition, control: BatchControl, givesWay: () => boolean, what: string, write: () => Promise<T>,
+  ): Promise<T> {
     const backoff = this.opts.retryBackoffMs ?? { initial: 100, max: 5_000 };
     let delay = backoff.initial;
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await write();
         if (attempt > 1) this.log.info({ partition, attempts: attempt }, `${what} succeeded after retrying`);
+        this.stalled.delete(partition);
         return result;
       } catch (err) {
         this.metrics.writeFailures.inc({ write: what });
-        if (!control.isRunning() || control.isStale() || p.generation !== this.generation || this.owned.get(partition) !== p) {
+        const error = err instanceof Error ? err.message : String(err);
+        const since = this.stalled.get(partition)?.what === what ? this.stalled.get(partition)!.sinceMs : Date.now();
+        this.stalled.set(partition, { partition, what, sinceMs: since, error });
+        if (!control.isRunning() || control.isStale() || givesWay() || p.generation !== this.generation || this.owned.get(partition) !== p) {
           if (this.owned.get(partition) === p) this.owned.delete(partition);
-          throw new BatchAbandonedError(`${what} for partition ${partition} abandoned: the consumer stopped or the partition moved`, { cause: err });
+          this.stalled.delete(partition);
+          throw new BatchAbandonedError(`${what} for partition ${partition} abandoned: the consumer stopped, the group is rebalancing, or the partition moved`, { cause: err });
         }
         this.log.warn({ err, partition, attempt, retryInMs: delay }, `${what} failed; retrying the batch (nothing is skipped)`);
         await sleep(delay);

@@ -6,7 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import type { Alert } from '../../contracts/alert.ts';
 import type { AlertWriteResult, Checkpoint, DetectorStore } from '../../detector/alert-store.ts';
-import type { BatchControl, DeadLetterProducer, InboundBatch, OutboundMessage, PaymentsConsumer } from '../../detector/kafka.ts';
+import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type OutboundMessage, type PaymentsConsumer } from '../../detector/kafka.ts';
 import { DetectorMetrics } from '../../detector/metrics.ts';
 import { BatchAbandonedError, Detector } from '../../detector/service.ts';
 
@@ -24,6 +24,8 @@ class ScriptedConsumer implements PaymentsConsumer {
   /** Seeks outside a batch (after Redis restarted). */
   readonly outsideSeeks: Array<{ partition: number; offset: string }> = [];
   logStart = '0';
+  /** What heartbeats answer (e.g. the group rebalancing). */
+  heartbeatError?: Error;
   seek(_topic: string, partition: number, offset: string) {
     this.outsideSeeks.push({ partition, offset });
   }
@@ -45,7 +47,9 @@ class ScriptedConsumer implements PaymentsConsumer {
     const control: BatchControl = {
       markConsumed: (o) => void this.marked.push(o),
       seek: (o) => void this.seeks.push(o),
-      heartbeat: async () => undefined,
+      heartbeat: async () => {
+        if (this.heartbeatError) throw this.heartbeatError;
+      },
       isRunning: () => this.running,
       isStale: () => this.stale,
     };
@@ -142,7 +146,7 @@ function setup() {
     log: pino({ level: 'silent' }),
     options: {
       topic: TOPIC, dlqTopic: `${TOPIC}.dlq`, rule: { threshold: 3, windowMs: 60_000 }, maxClockSkewMs: 3_600_000,
-      checkpointIntervalMs: 0, retryBackoffMs: { initial: 1, max: 5 },
+      checkpointIntervalMs: 0, retryBackoffMs: { initial: 1, max: 5 }, heartbeatIntervalMs: 5,
     },
   });
   return { consumer, store, dlq, metrics, detector };
@@ -347,5 +351,40 @@ describe('detector pipeline through its adapters', () => {
     await consumer.deliver(workload());
     await detector.stop();
     expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
+  });
+
+  it('when a write keeps being refused (out of memory here; a wrong-typed key alike), then the partition holds, shows as stalled with the error, and goes on once it is mended', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    store.failWrites = Number.POSITIVE_INFINITY;
+    const pending = consumer.deliver(workload());
+    await new Promise((r) => setTimeout(r, 30));
+    const [stalled, ...more] = detector.stalledWrites();
+    expect(more).toStrictEqual([]);
+    expect(stalled).toMatchObject({ partition: 0, what: 'alert write', error: expect.stringMatching(/^OOM /) });
+    expect(detector.stalledWrites(60_000)).toStrictEqual([]); // not yet for that long
+    metrics.stalledSince = () => detector.stalledWrites()[0]?.sinceMs;
+    expect((await metrics.registry.getSingleMetric('detector_write_stalled_seconds')!.get()).values[0]!.value).toBeGreaterThan(0);
+    expect(consumer.marked).toStrictEqual([]);
+    store.failWrites = 0; // mended
+    await pending;
+    await detector.stop();
+    expect(detector.stalledWrites()).toStrictEqual([]);
+    expect((await metrics.registry.getSingleMetric('detector_write_stalled_seconds')!.get()).values[0]!.value).toBe(0);
+    expect(alertOffsets(store)).toStrictEqual(['2', '6', '9']);
+  });
+
+  it('when the group rebalances while a batch retries its writes, then the batch gives way (abandoned, unmarked) so the member can rejoin', async () => {
+    const { consumer, store, detector } = setup();
+    await detector.start();
+    store.failWrites = Number.POSITIVE_INFINITY;
+    const pending = consumer.deliver(workload());
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.writeAttempts).toBeGreaterThan(1); // still retrying: a heartbeat that succeeds changes nothing
+    consumer.heartbeatError = new GroupRebalancingError('consumer group: REBALANCE_IN_PROGRESS');
+    await expect(pending).rejects.toBeInstanceOf(BatchAbandonedError);
+    expect(consumer.marked).toStrictEqual([]);
+    expect(consumer.commits).toStrictEqual([]);
+    await detector.stop();
   });
 });
