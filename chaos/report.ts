@@ -128,9 +128,12 @@ Two failures of the first matrix were the oracle's, not the platform's; both are
 
 ## Against the code before the mends
 
-The same harness, run once with the SMS path as it was before the sending marker and the Twilio look-up
-(\`sendOnce\` of commit bcf1102^: read the record, send, write the record), put back by hand for the run; results in
-\`chaos/results-before/\`:
+The same harness, run on code with a mend taken out by hand for the run, to show it catches what the mend is for;
+results in \`chaos/results-before/\`:
+- \`twilio-slow\`, \`twilio-fail\`: the SMS path as it was before the sending marker and the Twilio look-up
+  (\`sendOnce\` of commit bcf1102^: read the record, send, write the record).
+- \`redis-rollback\`: the detector's restart detection disabled (the reconnect check returns at once, and the
+  checkpoint script is handed the current run id), so a Redis that came back without its last writes is not noticed.
 
 ${before(dir)}
 
