@@ -252,11 +252,15 @@ async function check(
   // A record missing from Redis of something the case's own state (Temporal) shows done: lost with Redis when the
   // fault loses Redis writes, a failure otherwise.
   const lostWithRedis: string[] = [];
-  const missing = (doneInTemporal: boolean, what: string) => {
+  /** Returns whether it counts as a failure. */
+  const missing = (doneInTemporal: boolean, what: string): boolean => {
     if (redisLosesWrites && doneInTemporal) {
       lostWithRedis.push(what);
       t.lostWithRedis = (t.lostWithRedis ?? 0) + 1;
-    } else failures.push(what);
+      return false;
+    }
+    failures.push(what);
+    return true;
   };
   const expected = expectedOutcome([...got.payments.values()], new Set(markers));
   t.accounts = ctx.accounts.length;
@@ -303,9 +307,8 @@ async function check(
       if (due) t.actionsExpected++;
       if (done > 1) { t.actionsRepeated += done - 1; failures.push(`${acc}: ${action} recorded ${done} times`); }
       const doneInTemporal = state?.actions.some((a) => a.action === action && a.status === 'done') === true;
-      if (due && done === 0) {
-        if (!(redisLosesWrites && doneInTemporal)) t.actionsMissing++;
-        missing(doneInTemporal, `${acc}: ${action} not done${doneInTemporal ? ' in the audit trail (done in the case)' : ''}`);
+      if (due && done === 0 && missing(doneInTemporal, `${acc}: ${action} not done${doneInTemporal ? ' in the audit trail (done in the case)' : ''}`)) {
+        t.actionsMissing++;
       }
     }
     if (n > LADDER.smsAfter) t.smsExpected++;
@@ -325,7 +328,7 @@ async function check(
     const rejected = audit.filter((e) => e.type === 'rejected').length;
     if (rejected < sent) {
       t.hostileSignalsUnrecorded += sent - rejected;
-      missing(true, `${acc}: ${sent} hostile signals, ${rejected} recorded as rejected`);
+      failures.push(`${acc}: ${sent} hostile signals, ${rejected} recorded as rejected`);
     }
   }
 

@@ -46,9 +46,9 @@ interface OwnedPartition {
   /** The Redis server (run_id) the partition was claimed on: its checkpoints go only there. */
   runId: string;
   /** Next offset to process (the log start when the partition has no checkpoint). */
-  nextOffset: bigint | null;
+  nextOffset: bigint;
   /** Position of the last successful checkpoint. */
-  checkpointedOffset: bigint | null;
+  checkpointedOffset: bigint;
   lastCheckpointAt: number;
   generation: number;
   /** The checkpoint in flight, if any: checkpoints run beside the next batches, one at a time per partition. */
@@ -155,7 +155,7 @@ export class Detector {
       this.metrics.partitionResets.inc({ reason: 'redis_restarted' });
       const offset = await this.store.checkpointOffset(p.state.topic, partition);
       this.log.warn(
-        { partition, runId, was: p.runId, processedTo: p.nextOffset?.toString() ?? null, checkpoint: offset },
+        { partition, runId, was: p.runId, processedTo: p.nextOffset.toString(), checkpoint: offset },
         'Redis restarted since this partition was claimed and may have lost acknowledged writes: reading it again from the checkpoint Redis has',
       );
       try {
@@ -174,7 +174,7 @@ export class Detector {
     const timer = this.metrics.batchSeconds.startTimer();
     const p = await this.ownerOf(topic, partition);
     const first = BigInt(messages[0]!.offset);
-    if (p.nextOffset !== null && BigInt(batch.highWatermark) < p.nextOffset) {
+    if (BigInt(batch.highWatermark) < p.nextOffset) {
       // The log ends before the checkpoint: the topic was deleted and recreated, or the brokers lost records (an
       // unclean leader election). Nothing at these offsets is what the checkpoint counted: read the log as it is now.
       // The window state is kept (the payments it holds happened); alert ids derive from transaction ids, so a
@@ -186,7 +186,7 @@ export class Detector {
       );
       p.nextOffset = first;
     }
-    if (p.nextOffset !== null && first > p.nextOffset) {
+    if (first > p.nextOffset) {
       // The client is ahead of our checkpoint (e.g. it kept its fetch position across a rebalance): go back, unless
       // the records in between are no longer in the log (deleted by retention before they were read).
       const start = await this.consumer.logStartOffset(topic, partition).then(BigInt, (err: unknown) => {
@@ -233,7 +233,7 @@ export class Detector {
     let counted = 0;
     for (const m of messages) {
       const offset = BigInt(m.offset);
-      if (p.nextOffset !== null && offset < p.nextOffset) continue; // already in the restored state
+      if (offset < p.nextOffset) continue; // already in the restored state
       const key = m.key === null ? null : m.key.toString('utf8');
       const parsed = parsePaymentEvent(m.value, key, parseOptions);
       if (!parsed.ok) {
@@ -282,7 +282,7 @@ export class Detector {
     this.metrics.events.inc({ outcome: 'alert' }, alerts.length);
     this.metrics.events.inc({ outcome: 'late' }, late);
     this.metrics.events.inc({ outcome: 'dead_letter' }, deadLetters.length - late);
-    this.metrics.setLag(partition, BigInt(batch.highWatermark) - (p.nextOffset ?? 0n));
+    this.metrics.setLag(partition, BigInt(batch.highWatermark) - p.nextOffset);
 
     control.markConsumed(messages[messages.length - 1]!.offset);
     if (!p.checkpointing && Date.now() - p.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
@@ -331,7 +331,7 @@ export class Detector {
   }
 
   private async checkpoint(partition: number, p: OwnedPartition, { commit }: { commit: boolean }): Promise<void> {
-    if (p.nextOffset === null || p.nextOffset === p.checkpointedOffset) return;
+    if (p.nextOffset === p.checkpointedOffset) return;
     const end = this.metrics.checkpointSeconds.startTimer();
     // Everything below up to the first await is synchronous: state and offset are one consistent snapshot.
     const { upserts, deletes } = p.state.takeDirty();

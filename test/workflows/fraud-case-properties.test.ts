@@ -467,28 +467,26 @@ async function checkSequence(run: Run, accountId: string, workflowId: string): P
     const before = last;
     let unchanged = false; // the step must leave the sampled state exactly as it was
     let note = '';
+    /** A payload the case must refuse: delivered if the case runs, recorded as rejected, and nothing else changes. */
+    const sendHostile = async (name: string, payload: unknown, what: string) => {
+      const r = await outcome(rawSignal(name, payload));
+      expectDelivered(r, what);
+      if (r.ok) rejected++;
+      unchanged = model.phase === 'open';
+      note = show(payload);
+    };
     switch (step.t) {
       case 'alerts': {
         await sendValid(step.alerts, step.via);
         note = `ids ${step.alerts.map(idOf).join(',')}`;
         break;
       }
-      case 'hostile_alert': {
-        const r = await outcome(rawSignal('alert', hostileAlert(accountId, step.payload)));
-        expectDelivered(r, 'hostile alert');
-        if (r.ok) rejected++;
-        unchanged = model.phase === 'open';
-        note = show(hostileAlert(accountId, step.payload));
+      case 'hostile_alert':
+        await sendHostile('alert', hostileAlert(accountId, step.payload), 'hostile alert');
         break;
-      }
-      case 'hostile_batch': {
-        const r = await outcome(rawSignal('alerts', NOT_ARRAYS[step.notArray]));
-        expectDelivered(r, 'hostile alerts');
-        if (r.ok) rejected++;
-        unchanged = model.phase === 'open';
-        note = show(NOT_ARRAYS[step.notArray]);
+      case 'hostile_batch':
+        await sendHostile('alerts', NOT_ARRAYS[step.notArray], 'hostile alerts');
         break;
-      }
       case 'mixed_batch': {
         const payload = step.items.map((it) => ('valid' in it ? validAlert(accountId, it.valid) : hostileAlert(accountId, it.hostile)));
         const r = await outcome(rawSignal('alerts', payload));
@@ -507,14 +505,9 @@ async function checkSequence(run: Run, accountId: string, workflowId: string): P
         note = show(VALID_CLEARS[step.payload]);
         break;
       }
-      case 'hostile_clear': {
-        const r = await outcome(rawSignal('clearAccount', HOSTILE_CLEARS[step.payload]));
-        expectDelivered(r, 'hostile clearAccount');
-        if (r.ok) rejected++;
-        unchanged = model.phase === 'open';
-        note = show(HOSTILE_CLEARS[step.payload]);
+      case 'hostile_clear':
+        await sendHostile('clearAccount', HOSTILE_CLEARS[step.payload], 'hostile clearAccount');
         break;
-      }
       case 'clear_then_alerts': {
         // The race the workflow handles on purpose: alerts that reach a closing case go to the next one.
         const c = await outcome(rawSignal('clearAccount', VALID_CLEARS[step.payload]));
