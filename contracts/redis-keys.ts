@@ -29,8 +29,13 @@ export const SIGNALLER_GROUP = 'case-signaller';
 export const checkpointKeys = {
   /** Hash {offset, watermark, epoch}. */
   meta: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:meta`,
-  /** Hash sender -> window entries. */
-  state: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:state`,
+  /** List of segment keys, in order: the checkpoint log (detector/checkpoint-codec.ts). */
+  segments: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:segments`,
+  /** One segment, written by the partition's owner of that epoch. */
+  segment: (group: string, topic: string, partition: number, epoch: number, seq: number) =>
+    `fraud:detector:${group}:${topic}:${partition}:seg:${epoch}:${seq}`,
+  /** Hash sender -> window entries (JSON): checkpoints before segments; read once, dropped by the first snapshot. */
+  legacyState: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:state`,
 };
 
 /** The append-only audit log. */

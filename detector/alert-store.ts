@@ -8,7 +8,11 @@
 //   XADD fraud:alerts:stream * alert <JSON>              (durable outbox read by the case signaller and the console)
 //   PUBLISH fraud:alerts:sender:<sender> <alert JSON>    (matches the pattern fraud:alerts:*)
 //
-// Checkpoints: per partition, a hash of sender -> window entries plus a meta hash {offset, watermark, epoch}.
+// Checkpoints: per partition, a meta hash {offset, watermark, epoch} and a log of segments (a list of segment keys,
+// each segment a string of at most ~256 KiB of sender records, checkpoint-codec.ts). A checkpoint appends the
+// records of the senders that changed since the one before; now and then the detector writes a full snapshot a slice
+// at a time and then drops the segments before it, so the log stays within a few times the state's size. No command
+// touches more than one segment's worth of data, so none holds Redis up for long, whatever the number of senders.
 // A new owner of a partition bumps the epoch; a checkpoint carrying an older epoch is refused (fencing), so a
 // detector that lost its partition in a rebalance can never overwrite the new owner's state.
 import type { Redis, Result } from 'ioredis';
@@ -37,26 +41,38 @@ redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return n`;
 
-// KEYS: meta, state. ARGV: epoch, offset, watermark, upsertCount, run id, then sender/value pairs, then senders to
-// delete. A checkpoint is a delta on top of the one before: it is refused unless Redis is the very server (run_id)
-// the partition was claimed on. A restarted Redis may have come back without its last acknowledged writes (a crash
-// under appendfsync everysec, a failover to a replica that lagged), and a delta on top of an older state would make
-// the checkpoint claim what is not there.
-const CHECKPOINT = `#!lua
+// The commit of a checkpoint, after its segments were stored (each a small SET, on a connection of its own, so alert
+// writes interleave with them). KEYS: meta, segment list, legacy state hash, then the new segments. ARGV: epoch,
+// offset, watermark, run id, drop. It is refused unless the epoch is this owner's (fencing) and Redis is the very
+// server (run_id) the partition was claimed on: a restarted Redis may have come back without its last acknowledged
+// writes (a crash under appendfsync everysec, a failover to a replica that lagged), and a delta on top of an older
+// state would make the checkpoint claim what is not there. Every new segment must still be there (they are stored
+// with an expiry, so those of an owner that crashed or was fenced before committing do not stay). drop >= 0 ends a
+// full snapshot: the first `drop` segments of the list are no longer needed, nor is a legacy state hash.
+// Bounded: a few commands per segment, and a snapshot drops at most the few hundred segments the list may hold.
+const COMMIT_CHECKPOINT = `#!lua
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('${RedisErrorCode.Fenced} partition owned by epoch ' .. tostring(epoch)) end
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
-if run ~= ARGV[5] then return redis.error_reply('${RedisErrorCode.Restarted} redis run_id is ' .. tostring(run) .. ', not ' .. ARGV[5]) end
-local last = 5 + 2 * tonumber(ARGV[4])
--- Many fields per call (unpack stays well below Lua's stack limit): far cheaper than one call per field.
-for i = 6, last, 2000 do
-  redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 1999, last)))
+if run ~= ARGV[4] then return redis.error_reply('${RedisErrorCode.Restarted} redis run_id is ' .. tostring(run) .. ', not ' .. ARGV[4]) end
+for i = 4, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return redis.error_reply('ERR checkpoint segment ' .. KEYS[i] .. ' was not stored') end
 end
-for i = last + 1, #ARGV, 2000 do
-  redis.call('HDEL', KEYS[2], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
+local drop = tonumber(ARGV[5])
+if drop > 0 then
+  for _, key in ipairs(redis.call('LRANGE', KEYS[2], 0, drop - 1)) do redis.call('UNLINK', key) end
+  redis.call('LTRIM', KEYS[2], drop, -1)
+end
+if drop >= 0 then redis.call('UNLINK', KEYS[3]) end
+for i = 4, #KEYS do
+  redis.call('PERSIST', KEYS[i])
+  redis.call('RPUSH', KEYS[2], KEYS[i])
 end
 redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'watermark', ARGV[3])
 return 1`;
+
+/** How long a stored segment waits for its commit before Redis drops it. */
+const SEGMENT_TTL_MS = 10 * 60_000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -64,7 +80,8 @@ declare module 'ioredis' {
       seen: string, accounts: string, sender: string, count: string, stream: string,
       senderId: string, json: string, ttl: number, channel: string,
     ): Result<number, Context>;
-    fraudCheckpoint(meta: string, state: string, ...args: Array<string | number>): Result<number, Context>;
+    /** numkeys, keys, then ARGV (see COMMIT_CHECKPOINT). */
+    fraudCommitCheckpoint(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number, Context>;
   }
 }
 
@@ -75,7 +92,25 @@ export interface Checkpoint {
   /** Next offset to process, or null when the partition was never checkpointed. */
   offset: string | null;
   watermark: number;
-  entries: Array<[string, string]>;
+  /** The segments of the checkpoint log, in order (see checkpoint-codec.ts). */
+  segments: Buffer[];
+  /** Sender -> window entries (JSON) of a checkpoint written before segments existed; replaced by the first snapshot. */
+  legacy: Array<[string, string]>;
+}
+
+/** One checkpoint: the segments it adds to the partition's log, and the position they bring it to. */
+export interface CheckpointWrite {
+  topic: string;
+  partition: number;
+  epoch: number;
+  runId: string;
+  offset: string;
+  watermark: number;
+  /** Segment numbers are this owner's (epoch's) own: `seq` is the number of the first. */
+  seq: number;
+  segments: readonly Buffer[];
+  /** A full snapshot ends with these segments: drop the first `drop` segments of the log (and any legacy state). */
+  drop?: number;
 }
 
 export interface AlertWriteResult {
@@ -93,10 +128,7 @@ export interface AlertStoreOptions {
 export interface DetectorStore {
   writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult>;
   claim(topic: string, partition: number): Promise<Checkpoint>;
-  checkpoint(
-    topic: string, partition: number, epoch: number, runId: string, offset: string, watermark: number,
-    upserts: ReadonlyArray<[string, string]>, deletes: readonly string[],
-  ): Promise<void>;
+  checkpoint(write: CheckpointWrite): Promise<void>;
   /** The Redis server's run_id: it changes whenever Redis restarts. */
   serverRunId(): Promise<string>;
   /** A partition's checkpointed offset, read without claiming it (null: never checkpointed). */
@@ -105,13 +137,19 @@ export interface DetectorStore {
 
 export class AlertStore implements DetectorStore {
   private readonly redis: Redis;
+  private readonly checkpoints: Redis;
   private readonly opts: AlertStoreOptions;
 
-  constructor(redis: Redis, opts: AlertStoreOptions) {
+  /**
+   * `checkpointRedis`: a second connection for checkpoint segments, so alert writes never queue behind them on one
+   * socket (defaults to the same connection).
+   */
+  constructor(redis: Redis, opts: AlertStoreOptions, checkpointRedis: Redis = redis) {
     this.redis = redis;
+    this.checkpoints = checkpointRedis;
     this.opts = opts;
     redis.defineCommand('fraudWriteAlert', { numberOfKeys: 5, lua: WRITE_ALERT });
-    redis.defineCommand('fraudCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
+    checkpointRedis.defineCommand('fraudCommitCheckpoint', { lua: COMMIT_CHECKPOINT });
   }
 
   /** Write a batch of alerts in one round trip; each alert is atomic and idempotent on its own. */
@@ -152,31 +190,46 @@ export class AlertStore implements DetectorStore {
    */
   async claim(topic: string, partition: number): Promise<Checkpoint> {
     const runId = await this.serverRunId();
-    const metaKey = checkpointKeys.meta(this.opts.group, topic, partition);
+    const { group } = this.opts;
+    const metaKey = checkpointKeys.meta(group, topic, partition);
     const epoch = await this.redis.hincrby(metaKey, 'epoch', 1);
     const meta = await this.redis.hgetall(metaKey);
-    const entries: Array<[string, string]> = [];
-    const stateKey = checkpointKeys.state(this.opts.group, topic, partition);
+    const names = await this.redis.lrange(checkpointKeys.segments(group, topic, partition), 0, -1);
+    const segments: Buffer[] = [];
+    for (let i = 0; i < names.length; i += 64) {
+      const batch = names.slice(i, i + 64);
+      const got = await this.redis.mgetBuffer(...batch);
+      got.forEach((segment, k) => {
+        if (segment === null) throw new Error(`checkpoint segment ${batch[k]} is listed in ${checkpointKeys.segments(group, topic, partition)} but missing from Redis: this partition's state is lost`);
+        segments.push(segment);
+      });
+    }
+    const legacy: Array<[string, string]> = [];
+    const stateKey = checkpointKeys.legacyState(group, topic, partition);
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(stateKey, cursor, 'COUNT', 5000);
-      for (let i = 0; i < flat.length; i += 2) entries.push([flat[i]!, flat[i + 1]!]);
+      for (let i = 0; i < flat.length; i += 2) legacy.push([flat[i]!, flat[i + 1]!]);
       cursor = next;
     } while (cursor !== '0');
-    return { epoch, runId, offset: meta.offset ?? null, watermark: Number(meta.watermark ?? 0), entries };
+    return { epoch, runId, offset: meta.offset ?? null, watermark: Number(meta.watermark ?? 0), segments, legacy };
   }
 
-  /** Persist a partition's changed senders and position, if this detector still owns the partition. */
-  async checkpoint(
-    topic: string, partition: number, epoch: number, runId: string, offset: string, watermark: number,
-    upserts: ReadonlyArray<[string, string]>, deletes: readonly string[],
-  ): Promise<void> {
-    const args: Array<string | number> = [epoch, offset, watermark, upserts.length, runId];
-    for (const [sender, value] of upserts) args.push(sender, value);
-    for (const sender of deletes) args.push(sender);
-    await this.redis.fraudCheckpoint(
-      checkpointKeys.meta(this.opts.group, topic, partition), checkpointKeys.state(this.opts.group, topic, partition), ...args,
-    );
+  /**
+   * Persist a checkpoint if this detector still owns the partition: its segments first (each a small command that
+   * expires unless committed), then the commit, all in one round trip on the checkpoint connection.
+   */
+  async checkpoint(w: CheckpointWrite): Promise<void> {
+    const { group } = this.opts;
+    const segmentKeys = w.segments.map((_, i) => checkpointKeys.segment(group, w.topic, w.partition, w.epoch, w.seq + i));
+    const p = this.checkpoints.pipeline();
+    w.segments.forEach((segment, i) => p.set(segmentKeys[i]!, segment, 'PX', SEGMENT_TTL_MS));
+    const keys = [checkpointKeys.meta(group, w.topic, w.partition), checkpointKeys.segments(group, w.topic, w.partition), checkpointKeys.legacyState(group, w.topic, w.partition), ...segmentKeys];
+    p.fraudCommitCheckpoint(keys.length, ...keys, w.epoch, w.offset, w.watermark, w.runId, w.drop ?? -1);
+    const results = (await p.exec()) ?? [];
+    // The commit's answer decides (a refused SET shows there as a segment not stored).
+    const [err] = results[results.length - 1] ?? [new Error('checkpoint pipeline returned nothing')];
+    if (err) throw err;
   }
 }
 

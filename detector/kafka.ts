@@ -3,7 +3,7 @@ export interface InboundMessage {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Record<string, Buffer | string | undefined>;
+  headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
 }
 
 export interface InboundBatch {

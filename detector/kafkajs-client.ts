@@ -1,7 +1,7 @@
 // kafkajs behind the detector's Kafka interface.
-import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer, type KafkaMessage } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
 import type { Logger } from '../common/logger.ts';
-import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type PaymentsConsumer } from './kafka.ts';
+import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type InboundMessage, type PaymentsConsumer } from './kafka.ts';
 
 export interface KafkajsOptions {
   brokers: string[];
@@ -80,12 +80,8 @@ export class KafkajsPaymentsConsumer implements PaymentsConsumer {
             topic,
             partition,
             highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m: KafkaMessage) => ({
-              offset: m.offset,
-              key: m.key ?? null,
-              value: m.value ?? null,
-              headers: (m.headers ?? {}) as Record<string, Buffer | string | undefined>,
-            })),
+            // kafkajs' own message objects already have this shape: passed as they are, not copied per message.
+            messages: batch.messages as InboundMessage[],
           },
           {
             markConsumed: (offset) => resolveOffset(offset),

@@ -7,7 +7,6 @@ import { AlertStore } from './alert-store.ts';
 import { detectorConfigSchema } from '../common/config.ts';
 import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
 import { DetectorMetrics, serveMetrics } from './metrics.ts';
-import { CaseSignaller, TemporalCaseDelivery } from './case-signaller.ts';
 import { Detector } from './service.ts';
 
 const config = loadConfig(detectorConfigSchema, 'detector');
@@ -27,10 +26,14 @@ const consumer = new KafkajsPaymentsConsumer({
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
   maxBytesPerPartition: config.KAFKA_MAX_BYTES_PER_PARTITION,
 });
-const store = new AlertStore(redis, {
-  dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,
-  group: config.DETECTOR_GROUP_ID,
-});
+// Checkpoint segments go over a connection of their own, so alert writes never wait behind them on one socket.
+const checkpointRedis = createRedis(config, `${config.DETECTOR_INSTANCE_ID}-checkpoints`);
+checkpointRedis.on('error', (err: Error) => log.warn({ err }, 'redis checkpoint connection error (retrying)'));
+const store = new AlertStore(
+  redis,
+  { dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS, group: config.DETECTOR_GROUP_ID },
+  checkpointRedis,
+);
 const detector = new Detector({
   consumer,
   dlq: new KafkajsDeadLetterProducer(kafka),
@@ -75,9 +78,10 @@ const server = await serveMetrics(
   config.DETECTOR_METRICS_PORT,
 );
 
+// Loaded only when on: the Temporal client and its protobuf definitions cost tens of MB a detector without it never needs.
 const signaller =
   config.CASE_SIGNALLER === 'on'
-    ? new CaseSignaller(
+    ? await import('./case-signaller.ts').then(({ CaseSignaller, TemporalCaseDelivery }) => new CaseSignaller(
         {
           redis: createRedis(config, `${config.DETECTOR_INSTANCE_ID}-signaller`),
           log,
@@ -100,7 +104,7 @@ const signaller =
           claimIdleMs: config.CASE_SIGNALLER_CLAIM_IDLE_MS,
           streamMaxLen: config.ALERT_STREAM_MAXLEN,
         },
-      )
+      ))
     : undefined;
 
 let stopping = false;
@@ -119,6 +123,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   redisMemory.stop();
   server.close();
   redis.disconnect();
+  checkpointRedis.disconnect();
   clearTimeout(force);
   process.exit(code);
 }

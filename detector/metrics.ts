@@ -69,8 +69,8 @@ export class DetectorMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'detector_' });
   }
 
-  setLag(partition: number, lag: bigint): void {
-    this.lag.set({ partition: String(partition) }, Number(lag < 0n ? 0n : lag));
+  setLag(partition: number, lag: number): void {
+    this.lag.set({ partition: String(partition) }, Math.max(0, lag));
   }
 }
 

@@ -18,6 +18,7 @@ import type { Alert } from '../contracts/alert.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DetectorStore } from './alert-store.ts';
 import { isFencedError, isRestartedError } from './alert-store.ts';
+import { SegmentWriter, readSegment } from './checkpoint-codec.ts';
 import { parsePaymentEvent } from './event.ts';
 import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
 import type { DetectorMetrics } from './metrics.ts';
@@ -40,19 +41,40 @@ export class BatchAbandonedError extends Error {
   override name = 'BatchAbandonedError';
 }
 
+/** Slots a snapshot writes per checkpoint: a bounded amount of work beside each delta (a few milliseconds). */
+const SNAPSHOT_SLICE_SLOTS = 16_384;
+/** The log gets a fresh snapshot once it holds this many segments … */
+const SNAPSHOT_AFTER_SEGMENTS = 256;
+/** … or once it is this much larger than a snapshot would be (and at least SNAPSHOT_MIN_LOG_BYTES). */
+const SNAPSHOT_LOG_RATIO = 2;
+const SNAPSHOT_MIN_LOG_BYTES = 4 * 1024 * 1024;
+
+interface LogSize {
+  segments: number;
+  records: number;
+  bytes: number;
+}
+
 interface OwnedPartition {
   state: PartitionVelocityState;
   epoch: number;
   /** The Redis server (run_id) the partition was claimed on: its checkpoints go only there. */
   runId: string;
-  /** Next offset to process (the log start when the partition has no checkpoint). */
-  nextOffset: bigint;
+  /**
+   * Next offset to process (the log start when the partition has no checkpoint). Offsets are kept as numbers: exact
+   * up to 2^53, which a partition would reach after centuries at a million records a second.
+   */
+  nextOffset: number;
   /** Position of the last successful checkpoint. */
-  checkpointedOffset: bigint;
+  checkpointedOffset: number;
   lastCheckpointAt: number;
   generation: number;
   /** The checkpoint in flight, if any: checkpoints run beside the next batches, one at a time per partition. */
   checkpointing?: Promise<void> | undefined;
+  /** The checkpoint log as this owner knows it: segments, records and bytes, and the next segment number of its epoch. */
+  log: LogSize & { seq: number; legacy: boolean };
+  /** A snapshot being written: the log index it started at (and the size before it), and the next slot to write. */
+  snapshot?: { start: LogSize; cursor: number } | undefined;
 }
 
 /** A batch's write that keeps failing: what, since when, and the last error (for /healthz and the metrics). */
@@ -127,16 +149,30 @@ export class Detector {
     if (current && current.generation === this.generation) return current;
     const cp = await this.store.claim(topic, partition);
     const state = new PartitionVelocityState(this.opts.rule, topic, partition);
-    state.restore(cp.watermark, cp.entries);
+    state.restoreWatermark(cp.watermark);
+    for (const [sender, encoded] of cp.legacy) {
+      const [times, ids] = JSON.parse(encoded) as [number[], string[]];
+      state.restoreRecord(sender, times, ids);
+    }
+    let bytes = 0;
+    let records = 0;
+    for (const segment of cp.segments) {
+      readSegment(segment, (sender, times, ids) => {
+        state.restoreRecord(sender, times, ids);
+        records++;
+      });
+      bytes += segment.length;
+    }
     // Never checkpointed: from the log's start, not from wherever the client's fetch position is. That position may be
     // past batches this process read and never checkpointed (Redis refused the first checkpoint), whose events the
     // empty state would otherwise never see.
-    const offset = BigInt(cp.offset ?? (await this.consumer.logStartOffset(topic, partition)));
+    const offset = toOffset(cp.offset ?? (await this.consumer.logStartOffset(topic, partition)));
     const owned: OwnedPartition = {
       state, epoch: cp.epoch, runId: cp.runId, nextOffset: offset, checkpointedOffset: offset, lastCheckpointAt: Date.now(), generation: this.generation,
+      log: { segments: cp.segments.length, records, bytes, seq: 0, legacy: cp.legacy.length > 0 },
     };
     this.owned.set(partition, owned);
-    this.log.info({ topic, partition, epoch: cp.epoch, offset: cp.offset, senders: cp.entries.length }, 'partition claimed');
+    this.log.info({ topic, partition, epoch: cp.epoch, offset: cp.offset, senders: state.size, segments: cp.segments.length }, 'partition claimed');
     return owned;
   }
 
@@ -155,7 +191,7 @@ export class Detector {
       this.metrics.partitionResets.inc({ reason: 'redis_restarted' });
       const offset = await this.store.checkpointOffset(p.state.topic, partition);
       this.log.warn(
-        { partition, runId, was: p.runId, processedTo: p.nextOffset.toString(), checkpoint: offset },
+        { partition, runId, was: p.runId, processedTo: p.nextOffset, checkpoint: offset },
         'Redis restarted since this partition was claimed and may have lost acknowledged writes: reading it again from the checkpoint Redis has',
       );
       try {
@@ -173,15 +209,15 @@ export class Detector {
     if (messages.length === 0) return;
     const timer = this.metrics.batchSeconds.startTimer();
     const p = await this.ownerOf(topic, partition);
-    const first = BigInt(messages[0]!.offset);
-    if (BigInt(batch.highWatermark) < p.nextOffset) {
+    const first = toOffset(messages[0]!.offset);
+    if (toOffset(batch.highWatermark) < p.nextOffset) {
       // The log ends before the checkpoint: the topic was deleted and recreated, or the brokers lost records (an
       // unclean leader election). Nothing at these offsets is what the checkpoint counted: read the log as it is now.
       // The window state is kept (the payments it holds happened); alert ids derive from transaction ids, so a
       // payment read twice is recognised.
       this.metrics.partitionResets.inc({ reason: 'log_behind_checkpoint' });
       this.log.error(
-        { partition, logEnd: batch.highWatermark, checkpoint: p.nextOffset.toString(), from: first.toString() },
+        { partition, logEnd: batch.highWatermark, checkpoint: p.nextOffset, from: first },
         'the payments log ends before this partition\'s checkpoint (topic recreated, or records lost by the brokers): reading it from its start',
       );
       p.nextOffset = first;
@@ -189,23 +225,23 @@ export class Detector {
     if (first > p.nextOffset) {
       // The client is ahead of our checkpoint (e.g. it kept its fetch position across a rebalance): go back, unless
       // the records in between are no longer in the log (deleted by retention before they were read).
-      const start = await this.consumer.logStartOffset(topic, partition).then(BigInt, (err: unknown) => {
+      const start = await this.consumer.logStartOffset(topic, partition).then(toOffset, (err: unknown) => {
         this.log.warn({ err, partition }, 'could not read the log start offset');
         return undefined;
       });
       if (start !== undefined && start > p.nextOffset) {
         const skipped = start - p.nextOffset;
         this.metrics.partitionResets.inc({ reason: 'checkpoint_below_log_start' });
-        this.metrics.recordsSkipped.inc(Number(skipped));
+        this.metrics.recordsSkipped.inc(skipped);
         this.log.error(
-          { partition, checkpoint: p.nextOffset.toString(), logStart: start.toString(), skipped: skipped.toString() },
+          { partition, checkpoint: p.nextOffset, logStart: start, skipped },
           'records between this partition\'s checkpoint and the log start were deleted before they were read (retention): they took no part in the rule',
         );
         p.nextOffset = start;
       }
       if (first > p.nextOffset) {
-        this.log.info({ partition, from: first.toString(), to: p.nextOffset.toString() }, 'rewinding to checkpoint');
-        control.seek(p.nextOffset.toString());
+        this.log.info({ partition, from: first, to: p.nextOffset }, 'rewinding to checkpoint');
+        control.seek(String(p.nextOffset));
         return;
       }
     }
@@ -232,7 +268,7 @@ export class Detector {
     let late = 0;
     let counted = 0;
     for (const m of messages) {
-      const offset = BigInt(m.offset);
+      const offset = Number(m.offset);
       if (offset < p.nextOffset) continue; // already in the restored state
       const key = m.key === null ? null : m.key.toString('utf8');
       const parsed = parsePaymentEvent(m.value, key, parseOptions);
@@ -252,7 +288,7 @@ export class Detector {
           );
         }
       }
-      p.nextOffset = offset + 1n;
+      p.nextOffset = offset + 1;
     }
 
     // Side effects first (durable), then the position. The rule state has already moved past this batch, so its
@@ -282,7 +318,7 @@ export class Detector {
     this.metrics.events.inc({ outcome: 'alert' }, alerts.length);
     this.metrics.events.inc({ outcome: 'late' }, late);
     this.metrics.events.inc({ outcome: 'dead_letter' }, deadLetters.length - late);
-    this.metrics.setLag(partition, BigInt(batch.highWatermark) - p.nextOffset);
+    this.metrics.setLag(partition, Number(batch.highWatermark) - p.nextOffset);
 
     control.markConsumed(messages[messages.length - 1]!.offset);
     if (!p.checkpointing && Date.now() - p.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
@@ -334,13 +370,20 @@ export class Detector {
     if (p.nextOffset === p.checkpointedOffset) return;
     const end = this.metrics.checkpointSeconds.startTimer();
     // Everything below up to the first await is synchronous: state and offset are one consistent snapshot.
-    const { upserts, deletes } = p.state.takeDirty();
-    const encoded = upserts.map(([s, w]): [string, string] => [s, PartitionVelocityState.encode(w)]);
+    const out = new SegmentWriter();
+    p.state.takeDelta(out);
+    const { segments: s0, records: r0, bytes: b0 } = p.log;
+    const snapshot = p.snapshot ?? (this.snapshotDue(p) ? { start: { segments: s0, records: r0, bytes: b0 }, cursor: 0 } : undefined);
+    if (snapshot) snapshot.cursor = p.state.snapshotSlice(out, snapshot.cursor, SNAPSHOT_SLICE_SLOTS);
+    const done = snapshot !== undefined && snapshot.cursor < 0;
+    const segments = out.finish();
     const next = p.nextOffset;
-    const offset = next.toString();
-    const watermark = p.state.watermark;
+    const offset = String(next);
     try {
-      await this.store.checkpoint(p.state.topic, partition, p.epoch, p.runId, offset, watermark, encoded, deletes);
+      await this.store.checkpoint({
+        topic: p.state.topic, partition, epoch: p.epoch, runId: p.runId, offset, watermark: p.state.watermark,
+        seq: p.log.seq, segments, ...(done ? { drop: snapshot.start.segments } : {}),
+      });
     } catch (err) {
       // Either way the in-memory changes are no longer tracked: forget the partition, so the next batch reclaims it
       // from the last good checkpoint and reprocesses (alert writes are idempotent).
@@ -358,9 +401,35 @@ export class Detector {
       this.log.warn({ partition, epoch: p.epoch }, 'checkpoint fenced: partition moved to another detector');
       return;
     }
+    p.log.seq += segments.length;
+    p.log.segments += segments.length;
+    p.log.records += out.records;
+    p.log.bytes += out.bytes;
+    if (done) {
+      p.log.segments -= snapshot.start.segments;
+      p.log.records -= snapshot.start.records;
+      p.log.bytes -= snapshot.start.bytes;
+      p.log.legacy = false;
+      p.snapshot = undefined;
+    } else p.snapshot = snapshot;
     p.checkpointedOffset = next;
     p.lastCheckpointAt = Date.now();
     end();
     if (commit) await this.consumer.commit([{ topic: p.state.topic, partition, offset }]);
   }
+
+  /** Whether the log has grown enough past the state it stands for to be worth replacing by a snapshot. */
+  private snapshotDue(p: OwnedPartition): boolean {
+    if (p.log.legacy || p.log.segments >= SNAPSHOT_AFTER_SEGMENTS) return true;
+    if (p.log.bytes < SNAPSHOT_MIN_LOG_BYTES) return false;
+    const bytesPerRecord = p.log.bytes / Math.max(1, p.log.records);
+    return p.log.bytes > SNAPSHOT_LOG_RATIO * bytesPerRecord * p.state.size;
+  }
+}
+
+/** A Kafka offset (a decimal string) as a number; refused beyond 2^53, where numbers stop being exact. */
+function toOffset(offset: string): number {
+  const n = Number(offset);
+  if (!Number.isSafeInteger(n)) throw new Error(`Kafka offset ${offset} is not an integer below 2^53`);
+  return n;
 }

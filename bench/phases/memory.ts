@@ -3,6 +3,20 @@ import type { BenchContext } from '../context.ts';
 import { phaseTimeoutMs } from '../context.ts';
 import { byLabel, cpuMeter, histogramMean, log, mb, round, sleep, total, trackEvents, waitDetectorHealthy } from '../lib.ts';
 import { produceBulk } from '../produce.ts';
+import { checkpointKeys } from '../../contracts/redis-keys.ts';
+import { readSegment } from '../../detector/checkpoint-codec.ts';
+import type { Redis } from 'ioredis';
+
+/** Senders a partition's checkpoint holds: its segment log replayed in order (a record replaces a sender's window, an empty one removes it). */
+async function sendersInCheckpoint(redis: Redis, group: string, topic: string, partition: number): Promise<number> {
+  const senders = new Set<string>();
+  for (const key of await redis.lrange(checkpointKeys.segments(group, topic, partition), 0, -1)) {
+    const segment = await redis.getBuffer(key);
+    if (!segment) throw new Error(`checkpoint segment ${key} is missing`);
+    readSegment(segment, (sender, times) => (times.length > 0 ? senders.add(sender) : senders.delete(sender)));
+  }
+  return senders.size;
+}
 
 export async function memoryPhase(ctx: BenchContext): Promise<void> {
   const { opts, redis } = ctx;
@@ -36,7 +50,7 @@ export async function memoryPhase(ctx: BenchContext): Promise<void> {
   const outcomes = byLabel(m1, 'detector_events_total', 'outcome');
   const how = await ctx.stopDetector(d, 'memory'); // the final checkpoint holds every sender still in the window
   let inCheckpoint = 0;
-  for (let p = 0; p < opts.partitions; p++) inCheckpoint += await redis.hlen(`fraud:detector:${d.group}:${memPair.topic}:${p}:state`);
+  for (let p = 0; p < opts.partitions; p++) inCheckpoint += await sendersInCheckpoint(redis, d.group, memPair.topic, p);
   const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
   const r = (ctx.report.phases.memory = {
     senders: n,

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import type { Alert } from '../../contracts/alert.ts';
-import type { AlertWriteResult, Checkpoint, DetectorStore } from '../../detector/alert-store.ts';
+import type { AlertWriteResult, Checkpoint, CheckpointWrite, DetectorStore } from '../../detector/alert-store.ts';
 import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type OutboundMessage, type PaymentsConsumer } from '../../detector/kafka.ts';
 import { DetectorMetrics } from '../../detector/metrics.ts';
 import { BatchAbandonedError, Detector } from '../../detector/service.ts';
@@ -73,7 +73,7 @@ class MemoryStore implements DetectorStore {
   epoch = 0;
   runId = 'run-1';
   snapshot() {
-    return { alerts: new Map(this.alerts), saved: { ...this.saved, entries: new Map(this.saved.entries) }, epoch: this.epoch };
+    return { alerts: new Map(this.alerts), saved: { ...this.saved, segments: [...this.saved.segments] }, epoch: this.epoch };
   }
   restartFrom(s: ReturnType<MemoryStore['snapshot']>) {
     this.runId = `${this.runId}+`;
@@ -88,7 +88,8 @@ class MemoryStore implements DetectorStore {
   async checkpointOffset() {
     return this.saved.offset;
   }
-  saved: { offset: string | null; watermark: number; entries: Map<string, string> } = { offset: null, watermark: 0, entries: new Map() };
+  /** The checkpoint log as Redis would hold it: segments in order. */
+  saved: { offset: string | null; watermark: number; segments: Buffer[] } = { offset: null, watermark: 0, segments: [] };
   failWrites = 0;
   writeAttempts = 0;
   async writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult> {
@@ -106,19 +107,17 @@ class MemoryStore implements DetectorStore {
   }
   async claim(): Promise<Checkpoint> {
     this.epoch++;
-    return { epoch: this.epoch, runId: this.runId, offset: this.saved.offset, watermark: this.saved.watermark, entries: [...this.saved.entries] };
+    return { epoch: this.epoch, runId: this.runId, offset: this.saved.offset, watermark: this.saved.watermark, segments: [...this.saved.segments], legacy: [] };
   }
   failCheckpoints = 0;
-  async checkpoint(_t: string, _p: number, epoch: number, runId: string, offset: string, watermark: number, upserts: ReadonlyArray<[string, string]>, deletes: readonly string[]) {
+  async checkpoint({ epoch, runId, offset, watermark, segments, drop }: CheckpointWrite) {
     if (this.failCheckpoints > 0) {
       this.failCheckpoints--;
       throw new Error('OOM command not allowed when used memory > \'maxmemory\'.');
     }
     if (epoch !== this.epoch) throw Object.assign(new Error(`FENCED partition owned by epoch ${this.epoch}`), { name: 'ReplyError' });
     if (runId !== this.runId) throw Object.assign(new Error(`RESTARTED redis run_id is ${this.runId}, not ${runId}`), { name: 'ReplyError' });
-    for (const [k, v] of upserts) this.saved.entries.set(k, v);
-    for (const k of deletes) this.saved.entries.delete(k);
-    this.saved = { ...this.saved, offset, watermark };
+    this.saved = { offset, watermark, segments: [...this.saved.segments.slice(drop ?? 0), ...segments] };
     this.checkpoints.push({ offset, epoch });
   }
 }
@@ -237,7 +236,7 @@ describe('detector pipeline through its adapters', () => {
 
   it('when the client fetches past the checkpoint after a rebalance, then the detector seeks back to it instead of skipping', async () => {
     const { consumer, store, detector } = setup();
-    store.saved = { offset: '4', watermark: T0 + 2000, entries: new Map() };
+    store.saved = { offset: '4', watermark: T0 + 2000, segments: [] };
     await detector.start();
     await consumer.deliver(workload().slice(6)); // offsets 7..9: ahead of the checkpoint at 4
     expect(consumer.seeks).toStrictEqual(['4']);
@@ -315,7 +314,7 @@ describe('detector pipeline through its adapters', () => {
 
   it('when the log ends before the checkpoint (the topic was recreated), then the partition is read from the start of the log as it is', async () => {
     const { consumer, store, metrics, detector } = setup();
-    store.saved = { offset: '50', watermark: T0 - 60_000, entries: new Map() };
+    store.saved = { offset: '50', watermark: T0 - 60_000, segments: [] };
     await detector.start();
     await consumer.deliver(workload()); // offsets 0..9, log end 10: below the checkpoint's 50
     await detector.stop();
@@ -326,7 +325,7 @@ describe('detector pipeline through its adapters', () => {
 
   it('when retention deleted records the checkpoint had not reached, then the partition resumes at the log start and counts what it skipped', async () => {
     const { consumer, store, metrics, detector } = setup();
-    store.saved = { offset: '2', watermark: T0, entries: new Map() };
+    store.saved = { offset: '2', watermark: T0, segments: [] };
     consumer.logStart = '4';
     await detector.start();
     await consumer.deliver(workload().slice(4)); // offsets 4..9: 2 and 3 are gone

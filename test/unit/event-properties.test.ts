@@ -14,7 +14,7 @@
 // velocity rule calls late (the detector dead-letters both, detector/service.ts).
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { EARLIEST_EVENT_TIME, parsePaymentEvent, type ParseOptions, type ParseResult } from '../../detector/event.ts';
+import { EARLIEST_EVENT_TIME, parsePaymentEvent, parsePaymentEventBySchema, type ParseOptions, type ParseResult } from '../../detector/event.ts';
 import { PartitionVelocityState } from '../../detector/velocity.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20_260_601);
@@ -267,6 +267,22 @@ describe('parsePaymentEvent (properties)', () => {
         parseChecked(value, key, opts);
       }),
       params(3000),
+    );
+  });
+
+  // The detector's hot path decides most events with plain checks and hands the rest to the schema; whatever it
+  // is given, the verdict (event or reason, word for word) must be the schema's own.
+  it('when any value, a broken payment or a good one arrives, then the hot path gives exactly the verdict of the schema alone', () => {
+    const cases = fc.oneof(
+      fc.record({ value: anyValue, key: anyKey, opts: optsArb }),
+      nearValid,
+      wirePayment().chain((p) => fc.record({ value: encodings(text(p.entries)), key: fc.constant(p.expected.event.sender_account_id), opts: fc.constant(p.opts) })),
+    );
+    fc.assert(
+      fc.property(cases, ({ value, key, opts }) => {
+        expect(parsePaymentEvent(value, key, opts)).toStrictEqual(parsePaymentEventBySchema(value, key, opts));
+      }),
+      params(4000),
     );
   });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { PaymentEvent } from '../../detector/event.ts';
+import fc from 'fast-check';
+import { SegmentWriter, readSegment } from '../../detector/checkpoint-codec.ts';
 import { PartitionVelocityState, alertIdFor, type Outcome } from '../../detector/velocity.ts';
 
 const rule = { threshold: 3, windowMs: 60_000 };
@@ -83,21 +85,115 @@ describe('velocity rule', () => {
 
     const a = new PartitionVelocityState(rule, 'p', 0);
     const before = alertsOf(events.slice(0, 777).map((e, i) => a.apply(e, String(i))));
-    const { upserts } = a.takeDirty();
-    const b = new PartitionVelocityState(rule, 'p', 0);
-    b.restore(a.watermark, upserts.map(([s, w]) => [s, PartitionVelocityState.encode(w)]));
+    const out = new SegmentWriter();
+    a.takeDelta(out);
+    const b = rebuild(a.watermark, out.finish());
     const after = alertsOf(events.slice(777).map((e, i) => b.apply(e, String(777 + i))));
     expect([...before, ...after].map((x) => x.alert_id)).toStrictEqual(straight);
   });
 
-  it('when senders go idle for two windows, then their state is dropped and reported as deleted', () => {
+  it('when senders go idle for two windows, then their state is dropped and written as removed', () => {
     const s = new PartitionVelocityState(rule, 'p', 0);
     run(s, [ev('A', 0), ev('B', 1)]);
-    s.takeDirty();
+    s.takeDelta(new SegmentWriter());
     run(s, [ev('C', 200)]);
-    expect(s.senders.has('A')).toBe(false);
-    const { deletes, upserts } = s.takeDirty();
-    expect(deletes.sort()).toStrictEqual(['A', 'B']);
-    expect(upserts.map(([k]) => k)).toStrictEqual(['C']);
+    expect(s.window('A')).toBeUndefined();
+    expect(s.size).toBe(1);
+    const out = new SegmentWriter();
+    s.takeDelta(out);
+    const records: Array<[string, number]> = [];
+    for (const segment of out.finish()) readSegment(segment, (sender, times) => records.push([sender, times.length]));
+    expect(records.sort()).toStrictEqual([['A', 0], ['B', 0], ['C', 1]]);
+  });
+
+  // The checkpoint log the detector keeps: deltas after every few events, and now and then a full snapshot written a
+  // slice at a time beside them, after which everything before the snapshot's first slice is dropped. Rebuilding
+  // from the log at any point must give the very state the detector holds, whatever the thresholds, windows, slice
+  // sizes and order of events (out of order, late, senders reappearing after going idle).
+  it('when the log is deltas and sliced snapshots, then rebuilding from it at any checkpoint gives the same state', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          threshold: fc.integer({ min: 2, max: 8 }),
+          senders: fc.integer({ min: 1, max: 60 }),
+          // Mostly small steps forward; now and then back (out of order or late) or far ahead (senders go idle).
+          steps: fc.array(
+            fc.tuple(fc.nat(1000), fc.oneof(
+              { weight: 16, arbitrary: fc.integer({ min: 0, max: 3_000 }) },
+              { weight: 2, arbitrary: fc.integer({ min: -90_000, max: 0 }) },
+              { weight: 1, arbitrary: fc.integer({ min: 0, max: 200_000 }) },
+            )),
+            { minLength: 1, maxLength: 400 },
+          ),
+          every: fc.integer({ min: 1, max: 40 }),
+          slice: fc.integer({ min: 1, max: 50 }),
+          snapshotEvery: fc.integer({ min: 1, max: 6 }),
+        }),
+        ({ threshold, senders, steps, every, slice, snapshotEvery }) => {
+          const r = { threshold, windowMs: 60_000 };
+          const live = new PartitionVelocityState(r, 'p', 0);
+          let log: Buffer[] = [];
+          let snapshot: { start: number; cursor: number } | undefined;
+          let checkpoints = 0;
+          let t = 0;
+          steps.forEach(([who, dt], i) => {
+            t = Math.max(0, t + dt);
+            live.apply(ev(`S${who % senders}`, t / 1000), String(i));
+            if ((i + 1) % every !== 0) return;
+            const out = new SegmentWriter(64);
+            live.takeDelta(out);
+            if (!snapshot && ++checkpoints % snapshotEvery === 0) snapshot = { start: log.length, cursor: 0 };
+            if (snapshot) snapshot.cursor = live.snapshotSlice(out, snapshot.cursor, slice);
+            log.push(...out.finish());
+            if (snapshot && snapshot.cursor < 0) {
+              log = log.slice(snapshot.start);
+              snapshot = undefined;
+            }
+            const rebuilt = rebuild(live.watermark, log);
+            expect(stateOf(rebuilt)).toStrictEqual(stateOf(live));
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('when the threshold allows long windows, then they spill out of the flat arrays and back without changing a result', () => {
+    const r = { threshold: 9, windowMs: 60_000 };
+    const events = Array.from({ length: 3000 }, (_, i) => ev(`S${(i * 7) % 5}`, i * 0.9));
+    const a = new PartitionVelocityState(r, 'p', 0);
+    const alerts = alertsOf(run(a, events));
+    expect(alerts.length).toBeGreaterThan(20);
+    for (const alert of alerts) expect(alert.transaction_ids).toHaveLength(9);
+    // The same stream, one checkpoint and restore every 50 events.
+    let b = new PartitionVelocityState(r, 'p', 0);
+    const again: string[] = [];
+    events.forEach((e, i) => {
+      const o = b.apply(e, String(i));
+      if (o.kind === 'alert') again.push(o.alert.alert_id);
+      if (i % 50 === 49) {
+        const out = new SegmentWriter();
+        b.snapshotSlice(out, 0, Number.MAX_SAFE_INTEGER);
+        b = rebuild(b.watermark, out.finish(), r);
+      }
+    });
+    expect(again).toStrictEqual(alerts.map((x) => x.alert_id));
   });
 });
+
+function rebuild(watermark: number, segments: readonly Buffer[], r = rule): PartitionVelocityState {
+  const s = new PartitionVelocityState(r, 'p', 0);
+  s.restoreWatermark(watermark);
+  for (const segment of segments) readSegment(segment, (sender, times, ids) => s.restoreRecord(sender, times, ids));
+  return s;
+}
+
+/** Every sender's window, by sender (senders 0..999 as the property test names them). */
+function stateOf(s: PartitionVelocityState): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < 1000; i++) {
+    const w = s.window(`S${i}`);
+    if (w) out[`S${i}`] = w;
+  }
+  return { size: s.size, out };
+}
