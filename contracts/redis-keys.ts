@@ -29,7 +29,7 @@ export const SIGNALLER_GROUP = 'case-signaller';
 export const checkpointKeys = {
   /** Hash {offset, watermark, epoch}. */
   meta: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:meta`,
-  /** List of segment keys, in order: the checkpoint log (detector/checkpoint-codec.ts). */
+  /** List of segment keys, in order: the checkpoint log (contracts/checkpoint-segment.ts). */
   segments: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:segments`,
   /** One segment, written by the partition's owner of that epoch. */
   segment: (group: string, topic: string, partition: number, epoch: number, seq: number) =>

@@ -9,7 +9,7 @@
 //   PUBLISH fraud:alerts:sender:<sender> <alert JSON>    (matches the pattern fraud:alerts:*)
 //
 // Checkpoints: per partition, a meta hash {offset, watermark, epoch} and a log of segments (a list of segment keys,
-// each segment a string of at most ~256 KiB of sender records, checkpoint-codec.ts). A checkpoint appends the
+// each segment a string of at most ~256 KiB of sender records, contracts/checkpoint-segment.ts). A checkpoint appends the
 // records of the senders that changed since the one before; now and then the detector writes a full snapshot a slice
 // at a time and then drops the segments before it, so the log stays within a few times the state's size. No command
 // touches more than one segment's worth of data, so none holds Redis up for long, whatever the number of senders.
@@ -92,7 +92,7 @@ export interface Checkpoint {
   /** Next offset to process, or null when the partition was never checkpointed. */
   offset: string | null;
   watermark: number;
-  /** The segments of the checkpoint log, in order (see checkpoint-codec.ts). */
+  /** The segments of the checkpoint log, in order (see contracts/checkpoint-segment.ts). */
   segments: Buffer[];
   /** Sender -> window entries (JSON) of a checkpoint written before segments existed; replaced by the first snapshot. */
   legacy: Array<[string, string]>;

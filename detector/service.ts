@@ -18,7 +18,7 @@ import type { Alert } from '../contracts/alert.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DetectorStore } from './alert-store.ts';
 import { isFencedError, isRestartedError } from './alert-store.ts';
-import { SegmentWriter, readSegment } from './checkpoint-codec.ts';
+import { SegmentWriter, readSegment } from '../contracts/checkpoint-segment.ts';
 import { parsePaymentEvent } from './event.ts';
 import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
 import type { DetectorMetrics } from './metrics.ts';

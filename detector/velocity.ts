@@ -15,7 +15,7 @@
 // Windows longer than a few entries (a high threshold) spill into a small per-sender object.
 import { createHash } from 'node:crypto';
 import type { Alert } from '../contracts/alert.ts';
-import type { SegmentWriter } from './checkpoint-codec.ts';
+import type { SegmentWriter } from '../contracts/checkpoint-segment.ts';
 import type { PaymentEvent } from './event.ts';
 
 export interface VelocityRule {

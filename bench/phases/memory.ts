@@ -4,7 +4,7 @@ import { phaseTimeoutMs } from '../context.ts';
 import { byLabel, cpuMeter, histogramMean, log, mb, round, sleep, total, trackEvents, waitDetectorHealthy } from '../lib.ts';
 import { produceBulk } from '../produce.ts';
 import { checkpointKeys } from '../../contracts/redis-keys.ts';
-import { readSegment } from '../../detector/checkpoint-codec.ts';
+import { readSegment } from '../../contracts/checkpoint-segment.ts';
 import type { Redis } from 'ioredis';
 
 /** Senders a partition's checkpoint holds: its segment log replayed in order (a record replaces a sender's window, an empty one removes it). */

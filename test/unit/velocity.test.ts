@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { PaymentEvent } from '../../detector/event.ts';
 import fc from 'fast-check';
-import { SegmentWriter, readSegment } from '../../detector/checkpoint-codec.ts';
+import { SegmentWriter, readSegment } from '../../contracts/checkpoint-segment.ts';
 import { PartitionVelocityState, alertIdFor, type Outcome } from '../../detector/velocity.ts';
 
 const rule = { threshold: 3, windowMs: 60_000 };

@@ -8,7 +8,7 @@
 // Segment: 1 byte format version, then records until the end.
 // Record:  u16 sender byte length, sender (UTF-8), u16 entry count, then per entry: f64 event time (ms),
 //          u16 transaction id byte length, transaction id (UTF-8). Little-endian throughout.
-// Ids are at most 128 UTF-16 units (event.ts), so at most 384 UTF-8 bytes: a u16 always holds their length.
+// Ids are at most 128 UTF-16 units (detector/event.ts), so at most 384 UTF-8 bytes: a u16 always holds their length.
 
 export const SEGMENT_FORMAT = 1;
 /** Target size of one segment: each is one small Redis command (far below a millisecond to store). */
