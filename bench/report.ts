@@ -115,6 +115,9 @@ export interface ThroughputPhase {
   cpu: CpuReport;
 }
 
+/** A histogram delta with p50/p99/p999 as the upper bounds of the buckets holding them (null: past the last bound). */
+export type BucketSummary = HistogramDelta & { p50MsAtMost: number | null; p99MsAtMost: number | null; p999MsAtMost: number | null };
+
 export interface LatencyPhase extends LiveProduceResult {
   burstShare: number;
   eventTimestamps: string;
@@ -133,6 +136,9 @@ export interface LatencyPhase extends LiveProduceResult {
   slowestAtSeconds: Array<[number, number]>;
   detectorBatches: HistogramDelta;
   detectorCheckpoints: HistogramDelta;
+  /** The detector's split: age of a batch's newest record when it starts on it, and Kafka timestamp to alert written (bucket bounds). */
+  detectorRecordAge: BucketSummary;
+  detectorAlertLatency: BucketSummary;
   detectorCpuMicrosPerEvent: number;
   detectorGc: GcByKind;
   cpu: CpuReport;

@@ -4,6 +4,8 @@ export interface InboundMessage {
   key: Buffer | null;
   value: Buffer | null;
   headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+  /** The record's Kafka timestamp, ms since the epoch as a decimal string (the producer's create time by default). */
+  timestamp?: string;
 }
 
 export interface InboundBatch {

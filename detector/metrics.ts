@@ -3,6 +3,9 @@ import type { Server } from 'node:http';
 import { serveStatus } from '../common/http-status.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Latency histogram bounds (s): fine below 100 ms, where the alert-latency objective is. */
+const latencyBuckets = [0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export class DetectorMetrics {
   readonly registry = new Registry();
   readonly events = new Counter({
@@ -62,6 +65,19 @@ export class DetectorMetrics {
     name: 'detector_checkpoint_seconds',
     help: 'Time to write one partition checkpoint',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  /** Where alert latency goes: in front of the detector (record age) and to the alert landing in Redis. */
+  readonly recordAgeSeconds = new Histogram({
+    name: 'detector_record_age_seconds',
+    help: "Age of a batch's newest record when the detector starts on it (its Kafka timestamp to now): producer, broker and fetch time",
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  readonly alertLatencySeconds = new Histogram({
+    name: 'detector_alert_latency_seconds',
+    help: "From the triggering payment's Kafka timestamp to its alert written in Redis",
+    buckets: latencyBuckets,
     registers: [this.registry],
   });
 

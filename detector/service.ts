@@ -208,6 +208,8 @@ export class Detector {
     const { topic, partition, messages } = batch;
     if (messages.length === 0) return;
     const timer = this.metrics.batchSeconds.startTimer();
+    const newest = messages[messages.length - 1]!.timestamp;
+    if (newest !== undefined) this.metrics.recordAgeSeconds.observe(Math.max(0, Date.now() - Number(newest)) / 1000);
     const p = await this.ownerOf(topic, partition);
     const first = toOffset(messages[0]!.offset);
     if (toOffset(batch.highWatermark) < p.nextOffset) {
@@ -247,6 +249,7 @@ export class Detector {
     }
 
     const alerts: Alert[] = [];
+    const alertRecordTimes: number[] = []; // the Kafka timestamps of the records that raised them
     const deadLetters: OutboundMessage[] = [];
     const now = Date.now();
     // Per batch, not per event: the parse options and the headers every dead letter of this batch shares.
@@ -276,7 +279,10 @@ export class Detector {
         deadLetter(m, parsed.reason);
       } else {
         const outcome = p.state.apply(parsed.event, m.offset);
-        if (outcome.kind === 'alert') alerts.push(outcome.alert);
+        if (outcome.kind === 'alert') {
+          alerts.push(outcome.alert);
+          if (m.timestamp !== undefined) alertRecordTimes.push(Number(m.timestamp));
+        }
         else if (outcome.kind === 'counted') counted++;
         else {
           // Too old to take part in the rule: kept on the dead-letter topic, where it can be seen and replayed.
@@ -306,6 +312,8 @@ export class Detector {
       const { written, duplicates } = await this.untilDone(partition, p, control, givesWay, 'alert write', () => this.store.writeAlerts(alerts));
       this.metrics.alerts.inc(written);
       this.metrics.duplicateAlerts.inc(duplicates);
+      const writtenAt = Date.now();
+      for (const t of alertRecordTimes) this.metrics.alertLatencySeconds.observe(Math.max(0, writtenAt - t) / 1000);
     } finally {
       clearInterval(heartbeats);
     }

@@ -1,9 +1,9 @@
 // Phase c: latency produce -> alert in Redis with the throughput detector, caught up: at half the sustained rate (the
 // benchmark's definition), then at fixed lower rates (on 2 shared cores the half-rate run can saturate the machine).
 import type { BenchContext } from '../context.ts';
-import { cpuMeter, gcDelta, histogramDelta, log, now, round, sleep, summarise, total, withTimeout, type DetectorProcess } from '../lib.ts';
+import { cpuMeter, gcDelta, histogramDelta, log, now, round, sleep, summarise, total, withTimeout, type DetectorProcess, type HistogramDelta } from '../lib.ts';
 import { produceLive, type LiveTrigger } from '../produce.ts';
-import type { ExtraLatencyKey, LatencyPhase } from '../report.ts';
+import type { BucketSummary, ExtraLatencyKey, LatencyPhase } from '../report.ts';
 
 export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess, topic: string, sustained: number): Promise<void> {
   const { opts } = ctx;
@@ -16,6 +16,12 @@ export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess
     await ctx.checkSentinel(run.key);
     ctx.saveProgress();
   }
+}
+
+function bucketSummary(h: HistogramDelta): BucketSummary {
+  const bounds = Object.entries(h.buckets).filter(([le]) => le !== '+Inf').map(([le, n]) => [Number(le) * 1000, n] as const).sort((a, b) => a[0] - b[0]);
+  const at = (q: number) => bounds.find(([, n]) => n >= q * h.count)?.[0] ?? null;
+  return { ...h, p50MsAtMost: at(0.5), p99MsAtMost: at(0.99), p999MsAtMost: at(0.999) };
 }
 
 async function measureLatency(
@@ -90,6 +96,9 @@ async function measureLatency(
       .sort((a, b) => a[0] - b[0])
       .slice(0, 60);
     const processed = total(after, 'detector_events_total') - eventsBefore;
+    const age = bucketSummary(histogramDelta(before, after, 'detector_record_age_seconds'));
+    const inside = bucketSummary(histogramDelta(before, after, 'detector_alert_latency_seconds'));
+    log(`  detector's view: batch record age p50 <= ${age.p50MsAtMost} ms, p99 <= ${age.p99MsAtMost} ms; Kafka timestamp -> alert written p50 <= ${inside.p50MsAtMost} ms, p99 <= ${inside.p99MsAtMost} ms`);
     log(`  produced ${live.events} at ${live.achievedRate}/s (target ${rate}); ${latencies.length}/${expected} alerts: p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, p999 ${lat.p999Ms} ms, max ${lat.maxMs} ms`);
     if (triggers.size > 0) ctx.note(`${label}: ${triggers.size} of ${expected} expected alerts did not arrive within 20 s after the stream`);
     if (live.achievedRate < rate * 0.95) ctx.note(`${label}: the producer reached ${live.achievedRate}/s of the ${rate}/s target`);
@@ -110,6 +119,10 @@ async function measureLatency(
       slowestAtSeconds: tail,
       detectorBatches: histogramDelta(before, after, 'detector_batch_seconds'),
       detectorCheckpoints: histogramDelta(before, after, 'detector_checkpoint_seconds'),
+      // The detector's own split of the latency: records' age when it starts on them (producer + broker + fetch), and
+      // Kafka timestamp to alert written (what the subscriber here sees, minus the pub/sub hop and this process's delays).
+      detectorRecordAge: bucketSummary(histogramDelta(before, after, 'detector_record_age_seconds')),
+      detectorAlertLatency: bucketSummary(histogramDelta(before, after, 'detector_alert_latency_seconds')),
       detectorCpuMicrosPerEvent: round(((c.processCores.detector ?? 0) * c.wallSeconds * 1e6) / Math.max(1, processed), 2),
       detectorGc: gcDelta(before, after),
       cpu: c,
