@@ -1,11 +1,14 @@
-// Raw consume ceilings: read every message of the bench topic through a consumer group and discard it.
-// No parsing, no commits: what is left is the client's fetch, decode and dispatch cost.
+// Consume ceilings: read every message of the bench topic through a consumer group and discard it. No commits.
+// Raw: only counted, what is left is the client's fetch, decode and dispatch cost. With `parse`: each value also goes
+// through JSON.parse (as the detector's first step does), the ceiling for a detector that does anything with events.
 import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes } from '@platformatic/kafka';
 import type { Kafka } from 'kafkajs';
 import { log, now, round } from './lib.ts';
 
 export interface RawConsumeResult {
   client: string;
+  /** Every value was JSON.parse'd (and discarded). */
+  parse: boolean;
   settings: Record<string, unknown>;
   messages: number;
   valueBytes: number;
@@ -21,11 +24,15 @@ export interface RawConsumeResult {
   firstMessageSeconds: number;
 }
 
-function result(client: string, settings: Record<string, unknown>, messages: number, valueBytes: number, t0: number, tJoin: number, tFirst: number, tEnd: number): RawConsumeResult {
+/** JSON.parse a message value as the detector does; 1 when it gave an object (a count that keeps the work observable). */
+const parseValue = (value: Buffer | null | undefined): number => (value && typeof JSON.parse(value.toString('utf8')) === 'object' ? 1 : 0);
+
+function result(client: string, parse: boolean, settings: Record<string, unknown>, messages: number, valueBytes: number, t0: number, tJoin: number, tFirst: number, tEnd: number): RawConsumeResult {
   const seconds = (tEnd - t0) / 1000;
   const fromJoin = (tEnd - tJoin) / 1000;
   return {
     client,
+    parse,
     settings,
     messages,
     valueBytes,
@@ -65,12 +72,13 @@ async function watch(what: string, count: () => number, target: number, done: Pr
 }
 
 /** kafkajs consumer group, eachBatch that only counts, fetch settings as in detector/kafkajs-client.ts. */
-export async function rawKafkajs(kafka: Kafka, topic: string, groupId: string, expected: number, timeoutMs: number, opts: { maxBytesPerPartition: number; maxBytes: number; maxWaitTimeInMs: number; partitionsConsumedConcurrently: number }): Promise<RawConsumeResult> {
+export async function rawKafkajs(kafka: Kafka, topic: string, groupId: string, expected: number, timeoutMs: number, opts: { maxBytesPerPartition: number; maxBytes: number; maxWaitTimeInMs: number; partitionsConsumedConcurrently: number; parse: boolean }): Promise<RawConsumeResult> {
   const consumer = kafka.consumer({
     groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000,
     maxBytesPerPartition: opts.maxBytesPerPartition, maxBytes: opts.maxBytes, maxWaitTimeInMs: opts.maxWaitTimeInMs,
   });
   let count = 0;
+  let parsed = 0;
   let valueBytes = 0;
   let tFirst = 0;
   let tJoin = 0;
@@ -91,7 +99,10 @@ export async function rawKafkajs(kafka: Kafka, topic: string, groupId: string, e
         const n = batch.messages.length;
         if (n === 0) return;
         if (tFirst === 0) tFirst = now();
-        for (const m of batch.messages) valueBytes += m.value?.length ?? 0;
+        for (const m of batch.messages) {
+          valueBytes += m.value?.length ?? 0;
+          if (opts.parse) parsed += parseValue(m.value);
+        }
         count += n;
         if (count >= expected && tEnd === 0) {
           tEnd = now();
@@ -104,12 +115,14 @@ export async function rawKafkajs(kafka: Kafka, topic: string, groupId: string, e
     await consumer.disconnect().catch(() => undefined);
   }
   if (count !== expected) throw new Error(`kafkajs consumed ${count} messages, expected ${expected}`);
-  return result('kafkajs', { groupConsumer: true, eachBatch: true, autoCommit: false, ...opts }, count, valueBytes, t0, tJoin || tFirst, tFirst, tEnd);
+  if (opts.parse && parsed !== count) throw new Error(`kafkajs: ${parsed} of ${count} values parsed to an object`);
+  return result('kafkajs', opts.parse, { groupConsumer: true, eachBatch: true, autoCommit: false, ...opts }, count, valueBytes, t0, tJoin || tFirst, tFirst, tEnd);
 }
 
 /** @platformatic/kafka Consumer.consume() stream in a consumer group, from the earliest offset, no commits. */
-export async function rawPlatformatic(brokers: string[], topic: string, groupId: string, expected: number, timeoutMs: number, opts: { maxBytes: number; maxBytesPerPartition?: number; maxWaitTime: number; highWaterMark: number }): Promise<RawConsumeResult> {
+export async function rawPlatformatic(brokers: string[], topic: string, groupId: string, expected: number, timeoutMs: number, opts: { maxBytes: number; maxBytesPerPartition?: number; maxWaitTime: number; highWaterMark: number; parse: boolean }): Promise<RawConsumeResult> {
   let count = 0;
+  let parsed = 0;
   let valueBytes = 0;
   let tFirst = 0;
   let tJoin = 0;
@@ -147,6 +160,7 @@ export async function rawPlatformatic(brokers: string[], topic: string, groupId:
     stream.on('data', (m) => {
       if (tFirst === 0) tFirst = now();
       valueBytes += m.value?.length ?? 0;
+      if (opts.parse) parsed += parseValue(m.value);
       if (++count >= expected && tEnd === 0) {
         tEnd = now();
         resolveDone();
@@ -160,5 +174,6 @@ export async function rawPlatformatic(brokers: string[], topic: string, groupId:
     await consumer.close(true).catch(() => undefined);
   }
   if (count !== expected) throw new Error(`@platformatic/kafka consumed ${count} messages, expected ${expected}`);
-  return result('@platformatic/kafka', { api: 'Consumer.consume() stream, data events', groupConsumer: true, autocommit: false, ...opts }, count, valueBytes, t0, tJoin || tFirst, tFirst, tEnd);
+  if (opts.parse && parsed !== count) throw new Error(`@platformatic/kafka: ${parsed} of ${count} values parsed to an object`);
+  return result('@platformatic/kafka', opts.parse, { api: 'Consumer.consume() stream, data events', groupConsumer: true, autocommit: false, ...opts }, count, valueBytes, t0, tJoin || tFirst, tFirst, tEnd);
 }

@@ -10,6 +10,7 @@ import { config } from '../harness/stack.ts';
 import { log, readPidFile, spawnDetector, withTimeout, type CpuReport, type DetectorProcess } from './lib.ts';
 import type { BenchOptions, Phase } from './options.ts';
 import { benchKafka } from './produce.ts';
+import { RedisWatch } from './redis-watch.ts';
 import { saveProgress, type DetectorReport } from './report.ts';
 
 /** Phase time bound: generous for the machine (2 cores), proportional to the work. */
@@ -40,6 +41,8 @@ export class BenchContext {
   readonly report: DetectorReport;
   /** A key this run writes to its Redis db first: if it disappears, something else flushed the db during the run. */
   readonly sentinel: string;
+  /** SLOWLOG / LATENCY per phase (server-wide settings, restored in cleanup). */
+  readonly redisWatch: RedisWatch;
   admin: Admin | null = null;
   producer: Producer | null = null;
   private readonly detectors = new Set<DetectorProcess>();
@@ -69,6 +72,7 @@ export class BenchContext {
     this.kafka = benchKafka(this.brokers, `bench-${this.id}`);
     this.redis = new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: opts.redisDb, maxRetriesPerRequest: 3, lazyConnect: true });
     this.subscriber = this.redis.duplicate();
+    this.redisWatch = new RedisWatch(this.redis);
     // Connection errors surface through the failing commands; log each client's first one instead of ioredis' default spam.
     for (const [name, client] of [['redis', this.redis], ['subscriber', this.subscriber]] as const) {
       let logged = false;
@@ -121,6 +125,19 @@ export class BenchContext {
     if ((await this.redis.exists(this.sentinel)) === 0) {
       this.note(`${phase}: Redis db ${this.opts.redisDb} was flushed by another process during this phase; the detector then loses its checkpoints (it treats the missing epoch as fencing) and its results are suspect`);
       await this.redis.set(this.sentinel, '1');
+    }
+  }
+
+  /** Run one phase with Redis's SLOWLOG and LATENCY reset before it and read after it (report.redis[label]). */
+  async redisPhase<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    await this.redisWatch.begin();
+    try {
+      return await fn();
+    } finally {
+      const stats = await this.redisWatch.end();
+      (this.report.redis ??= {})[label] = stats;
+      const top = stats?.slowest[0];
+      if (stats) log(`  redis during ${label}: ${stats.slowCommands} command(s) of 1 ms or more${top ? `, the slowest ${top.durationUs} µs ${top.command}` : ''}`);
     }
   }
 
@@ -196,6 +213,7 @@ export class BenchContext {
       log(`detector pid ${d.pid} stopped (${how})`);
     }
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await this.redisWatch.restore().catch((e: Error) => log(`cleanup: ${e.message}`));
     await this.producer?.disconnect().catch(() => undefined);
     const { topics, groups } = this;
     try {

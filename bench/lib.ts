@@ -242,11 +242,85 @@ export function gcDelta(before: Samples, after: Samples): GcByKind {
   return out;
 }
 
+/**
+ * The detector's GC pauses and event-loop delay over a phase. GC: detector_gc_pause_seconds (every pause) and
+ * detector_gc_pause_max_seconds; event loop: the cumulative detector_eventloop_delay_seconds histogram for the p99 and
+ * prom-client's detector_nodejs_eventloop_lag_max_seconds (monitorEventLoopDelay, reset by each scrape) for the max.
+ */
+export interface RuntimeStats {
+  /** By GC kind: pauses, their total and the longest. */
+  gc: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  gcTotalMs: number;
+  gcMaxMs: number;
+  /**
+   * How much later than due the loop's timers fired (ms): p99 as the upper bound of its histogram bucket (capped by
+   * the max), and the longest (prom-client's figure, less its 10 ms sampling interval).
+   */
+  eventLoop: { samples: number; p99MsAtMost: number; maxMs: number } | null;
+}
+
+/** The longest GC pause by kind and event-loop delay seen by the scrapes since the last `takePeaks()`. */
+export interface RuntimePeaks {
+  eventLoopSeconds: number;
+  gcSeconds: Record<string, number>;
+}
+
+const emptyPeaks = (): RuntimePeaks => ({ eventLoopSeconds: 0, gcSeconds: {} });
+
+/** monitorEventLoopDelay's resolution in prom-client's collector (its default): an idle loop reads this much. */
+const ELD_RESOLUTION_SECONDS = 0.01;
+
+function notePeaks(peaks: RuntimePeaks, m: Samples): void {
+  const loop = total(m, 'detector_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_SECONDS;
+  peaks.eventLoopSeconds = Math.max(peaks.eventLoopSeconds, loop);
+  for (const [kind, s] of Object.entries(byLabel(m, 'detector_gc_pause_max_seconds', 'kind'))) peaks.gcSeconds[kind] = Math.max(peaks.gcSeconds[kind] ?? 0, s);
+}
+
+/** Upper bound (ms) of the histogram bucket holding the p-th observation, at most `maxMs` (when known). */
+function bucketPercentileMs(buckets: Record<string, number>, count: number, p: number, maxMs: number): number {
+  const bounds = Object.entries(buckets).filter(([le]) => le !== '+Inf').map(([le, n]) => [Number(le) * 1000, n] as const).sort((x, y) => x[0] - y[0]);
+  const le = bounds.find(([, n]) => n >= p * count)?.[0] ?? Number.POSITIVE_INFINITY;
+  return round(maxMs > 0 ? Math.min(le, maxMs) : le, 2);
+}
+
+/** GC and event-loop figures between two scrapes of one detector; `peaks` from its `takePeaks()` at the end. */
+export function runtimeStats(before: Samples, after: Samples, peaks: RuntimePeaks): RuntimeStats | null {
+  if (!after.has('detector_eventloop_delay_seconds_count')) return null; // a detector without these metrics
+  const name = 'detector_gc_pause_seconds';
+  const gc: RuntimeStats['gc'] = {};
+  const countsAfter = byLabel(after, `${name}_count`, 'kind');
+  const countsBefore = byLabel(before, `${name}_count`, 'kind');
+  const sumsAfter = byLabel(after, `${name}_sum`, 'kind');
+  const sumsBefore = byLabel(before, `${name}_sum`, 'kind');
+  for (const [kind, n] of Object.entries(countsAfter)) {
+    const count = n - (countsBefore[kind] ?? 0);
+    if (count <= 0) continue;
+    gc[kind] = { count, totalMs: round(((sumsAfter[kind] ?? 0) - (sumsBefore[kind] ?? 0)) * 1000, 1), maxMs: round((peaks.gcSeconds[kind] ?? 0) * 1000, 2) };
+  }
+  const loop = histogramDelta(before, after, 'detector_eventloop_delay_seconds');
+  const loopMax = round(Math.max(0, peaks.eventLoopSeconds) * 1000, 2);
+  return {
+    gc,
+    gcTotalMs: round(Object.values(gc).reduce((x, g) => x + g.totalMs, 0), 1),
+    gcMaxMs: Math.max(0, ...Object.values(gc).map((g) => g.maxMs)),
+    eventLoop: loop.count > 0 ? { samples: loop.count, p99MsAtMost: bucketPercentileMs(loop.buckets, loop.count, 0.99, loopMax), maxMs: loopMax } : null,
+  };
+}
+
+export function formatRuntime(r: RuntimeStats | null): string {
+  if (!r) return 'detector GC / event loop: n/a';
+  const loop = r.eventLoop ? `event-loop delay p99 <= ${r.eventLoop.p99MsAtMost} ms, max ${r.eventLoop.maxMs} ms` : 'event-loop delay n/a';
+  return `detector GC ${r.gcTotalMs} ms in total, longest pause ${r.gcMaxMs} ms; ${loop}`;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The detector as a child process (spawned by the harness, like the tests' services)
 
 export interface DetectorProcess extends RunningProcess {
+  /** Scrape /metrics (and note the runtime peaks it reports). */
   metrics(): Promise<Samples>;
+  /** The longest GC pause and event-loop delay seen since the previous call, and start again. */
+  takePeaks(): RuntimePeaks;
   vmRss(): { rssBytes: number; hwmBytes: number } | null;
 }
 
@@ -257,9 +331,19 @@ export async function spawnDetector(env: Record<string, string>, opts: { cpuProf
   const p = await spawnService('detector/main.ts', { NODE_OPTIONS: undefined, ...env, DETECTOR_METRICS_HOST: '127.0.0.1' }, {
     portVar: 'DETECTOR_METRICS_PORT', nodeArgs, outputCap: 64 * 1024, ...(opts.logFile ? { logFile: opts.logFile } : {}),
   });
+  let peaks = emptyPeaks();
   return {
     ...p,
-    metrics: () => scrape(p.port),
+    async metrics() {
+      const m = await scrape(p.port);
+      notePeaks(peaks, m);
+      return m;
+    },
+    takePeaks() {
+      const r = peaks;
+      peaks = emptyPeaks();
+      return r;
+    },
     vmRss() {
       try {
         const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');

@@ -22,7 +22,7 @@ export interface BenchOptions {
   extraSeconds: number;
   extraBurstShare: number;
   rawRepeats: number;
-  memorySenders: number;
+  memorySenders: number[];
   phases: Phase[];
   detectorEnv: string[];
   detectorNodeArgs: string[];
@@ -61,7 +61,11 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--extra-seconds <s>', 'duration of each extra-rate latency run', num('--extra-seconds', 1, 600), 15)
     .option('--extra-burst-share <f>', 'fraction of events in bursts in the extra-rate runs', num('--extra-burst-share', 0, 1), 0.1)
     .option('--raw-repeats <n>', 'runs of each raw consumer; the best counts as the ceiling', num('--raw-repeats', 1, 5), 2)
-    .option('--memory-senders <n>', 'distinct senders (one event each) for the RSS phase', num('--memory-senders', 1), 1_000_000)
+    .option('--memory-senders <list>', 'distinct senders (one event each) for the RSS phase, comma-separated: one run with a fresh detector per size', (v: string) => {
+      const list = v.split(',').map((s) => s.trim()).filter(Boolean).map((x) => num('--memory-senders', 1)(x));
+      if (list.length === 0) throw new InvalidArgumentError('--memory-senders needs at least one size');
+      return list;
+    }, [100_000, 1_000_000])
     .option('--phases <list>', `comma-separated subset of ${PHASES.join(',')}`, (v: string) => {
       const list = v.split(',').map((s) => s.trim()).filter(Boolean);
       for (const p of list) if (!PHASES.includes(p as Phase)) throw new InvalidArgumentError(`unknown phase ${p}`);

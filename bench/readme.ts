@@ -3,7 +3,9 @@ import { writeFileSync } from 'node:fs';
 import type { CpuReport } from './lib.ts';
 import type { MachineInfo } from './machine.ts';
 import type { BenchOptions } from './options.ts';
-import type { DetectorReport, ExtraLatencyKey, PhaseResults } from './report.ts';
+import type { RuntimeStats } from './lib.ts';
+import type { RedisPhaseStats } from './redis-watch.ts';
+import type { DetectorReport, ExtraLatencyKey, MemoryRun, PhaseResults } from './report.ts';
 
 /** The keys of the fixed-rate latency runs, in the order they ran. */
 const extraLatencyKeys = (p: PhaseResults): ExtraLatencyKey[] => Object.keys(p).filter((k): k is ExtraLatencyKey => k.startsWith('latencyAt'));
@@ -14,6 +16,20 @@ const cores = (cpu: CpuReport | undefined): string => {
   const p = cpu.processCores ?? {};
   const parts = ['detector', 'kafka', 'redis', 'bench'].filter((k) => typeof p[k] === 'number').map((k) => `${k} ${p[k]}`);
   return `${parts.join(', ')}; other ${cpu.otherCores}; machine ${cpu.machineCores} of ${'{nproc}'}`;
+};
+
+/** Every memory-phase size; reports from before there were several hold one run without bySenders. */
+const memoryRuns = (p: PhaseResults): MemoryRun[] => (p.memory ? (p.memory.bySenders ?? [p.memory]) : []);
+
+const runtimeCells = (rt: RuntimeStats | null | undefined): string => {
+  if (!rt) return 'n/a | n/a | n/a';
+  const loop = rt.eventLoop ? `≤ ${rt.eventLoop.p99MsAtMost} / ${rt.eventLoop.maxMs} ms` : 'n/a';
+  return `${fmt(rt.gcTotalMs)} ms (${fmt(Object.values(rt.gc).reduce((a, g) => a + g.count, 0))} pauses) | ${rt.gcMaxMs} ms | ${loop}`;
+};
+const redisCells = (st: RedisPhaseStats | null | undefined): string => {
+  if (!st) return 'n/a | n/a';
+  const top = st.slowest[0];
+  return `${top ? `${fmt(top.durationUs)} µs \`${top.command}\`` : 'none ≥ 1 ms'} | ${fmt(st.slowCommands)}${st.slowCommandsCapped ? '+' : ''}`;
 };
 
 export function renderReadme(r: DetectorReport, reportFile: string, profiled?: { report: DetectorReport; file: string }): string {
@@ -65,7 +81,7 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   line(`- Topics: fresh \`bench-payments-<id>\` with ${o.partitions} partitions (+ \`.dlq\`), deleted at the end. Producer: kafkajs, batches of ${fmt(o.produceBatch)}, ${o.produceConcurrency} send(s) in flight (1 keeps the stream in order: kafkajs does not keep concurrent sends in call order), acks=-1, no compression, murmur2 partitioner on the sender key.`);
   line(`- Detector: \`node --disable-warning=TimeoutNegativeWarning detector/main.ts\` as a child process, fresh consumer group, Redis db ${o.redisDb} (flushed before and after), env ${Object.entries(r.detectorEnv ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}; everything else at its defaults (KAFKA_PARTITIONS_CONCURRENCY=1, CHECKPOINT_INTERVAL_MS=1000, maxBytesPerPartition 4 MiB, maxWaitTime 100 ms).`);
   line(`- Live latency stream: ${o.liveSeconds} s at ${o.liveRate ? `${o.liveRate}/s` : 'half the measured sustained throughput'}, ${o.liveBurstShare} of events in bursts, distinct senders (nobody trips the rule by chance)${(o.extraRates ?? []).length > 0 ? `; then ${o.extraSeconds} s each at ${o.extraRates.map((x: number) => `${fmt(x)}/s`).join(' and ')} with ${o.extraBurstShare} in bursts` : ''}.`);
-  line(`- Memory phase: ${fmt(o.memorySenders)} events, one per distinct sender, event times within the last 50 s.`);
+  line(`- Memory phase: for each of ${[o.memorySenders].flat().map((n) => fmt(n)).join(' and ')} senders a fresh detector on a topic of its own, one event per distinct sender, event times within the last 50 s.`);
   line();
 
   line('## Results');
@@ -82,6 +98,8 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
     line(`| **Detector sustained throughput** | **${fmt(d.eventsPerSecondExclStartup)} events/s** excluding startup (from the first non-zero metric sample, at ${d.startupSeconds} s); ${fmt(d.eventsPerSecondFromHealthy)} events/s from group join (healthy at ${d.healthySeconds} s); ${fmt(d.eventsPerSecond)} events/s over ${d.secondsFromSpawn} s from spawn |`);
     if (d.rate5sWindows) line(`| Detector rate over 5 s windows | min ${fmt(d.rate5sWindows.min)}, median ${fmt(d.rate5sWindows.median)}, max ${fmt(d.rate5sWindows.max)} events/s |`);
     line(`| Detector / kafkajs raw ceiling | **${d.ratioToKafkajsRaw}** (target ≥ 0.8); ${d.ratioToKafkajsRawFromJoin} both from group join; ${d.ratioToKafkajsRawInclStartup} both including startup; ${d.ratioByCpuTime} by CPU time per event |`);
+    const pc = d.parseCeiling;
+    if (pc) line(`| Detector ÷ consume+JSON.parse ceiling (same client, same run) | **${pc.ratio}** (kafkajs + JSON.parse: ${fmt(pc.eventsPerSecondFromJoin)} events/s from group join, ${pc.cpuMicrosPerMessage} µs CPU per message); ${pc.ratioFromJoin} both from group join |`);
     line(`| Alerts written / expected | ${fmt(d.alerts.writtenMetric)} / ${fmt(d.alerts.expected)} (Redis: ${fmt(d.alerts.flaggedAccountsInRedis)} flagged accounts, ${fmt(d.alerts.alertStreamLength)} stream entries) — ${d.alerts.ok ? 'correct' : '**MISMATCH**'} |`);
     line(`| Detector outcomes | ${Object.entries(d.outcomes ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')} |`);
     line(`| Detector CPU per event | ${d.cpuMicrosPerEvent} µs of detector CPU per event (kafkajs raw consume: ${d.kafkajsRawCpuMicrosPerMessage} µs per message) |`);
@@ -96,10 +114,10 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
     const b = key === 'latency' ? '**' : '';
     line(`| ${title} | ${b}p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, p999 ${s.p999Ms} ms, max ${s.maxMs} ms${b} (${fmt(s.count)} alerts, ${l.missing} missing) at ${fmt(l.achievedRate)} events/s (target ${fmt(l.targetRate)}) for ${l.seconds} s |`);
   }
-  if (p.memory) {
-    const mm = p.memory;
-    line(`| **Detector RSS, ${fmt(mm.senders)} senders in window** | **${mm.after.rssMB} MiB** (${fmt(mm.rssBytesPerSender)} B/sender; ${fmt(mm.rssDeltaBytesPerSender)} B/sender above the idle baseline of ${mm.baseline.rssMB} MiB; heap +${fmt(mm.heapDeltaBytesPerSender)} B/sender; peak RSS ${mm.after.vmHwmMB} MiB) |`);
-    line(`| Memory-phase checks | ${fmt(mm.sendersInFinalCheckpoint)} senders in the final checkpoint; outcomes ${Object.entries(mm.outcomes ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}; Redis +${mm.redisUsedMemoryDeltaMB} MiB for the checkpoint |`);
+  for (const mm of memoryRuns(p)) {
+    const b = mm === memoryRuns(p).at(-1) ? '**' : '';
+    line(`| ${b}Detector RSS, ${fmt(mm.senders)} senders in window${b} | ${b}${mm.after.rssMB} MiB${b} (${fmt(mm.rssBytesPerSender)} B/sender; ${b}${fmt(mm.rssDeltaBytesPerSender)} B/sender above the idle baseline${b} of ${mm.baseline.rssMB} MiB; heap +${fmt(mm.heapDeltaBytesPerSender)} B/sender; peak RSS ${mm.after.vmHwmMB} MiB) |`);
+    line(`| Memory-phase checks, ${fmt(mm.senders)} senders | ${fmt(mm.sendersInFinalCheckpoint)} senders in the final checkpoint; outcomes ${Object.entries(mm.outcomes ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}; Redis +${mm.redisUsedMemoryDeltaMB} MiB for the checkpoint |`);
   }
   line();
 
@@ -114,8 +132,23 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   if (p.detector) line(`| detector | ${p.detector.cpu.wallSeconds} s | ${c(p.detector.cpu)} | ${la(p.detector.cpu)} |`);
   if (p.latency) line(`| latency | ${p.latency.cpu.wallSeconds} s | ${c(p.latency.cpu)} | ${la(p.latency.cpu)} |`);
   for (const l of extraLatencyKeys(p).map((key) => p[key]!)) line(`| latency at ${fmt(l.targetRate)}/s | ${l.cpu.wallSeconds} s | ${c(l.cpu)} | ${la(l.cpu)} |`);
-  if (p.memory) line(`| memory | ${p.memory.cpu.wallSeconds} s | ${c(p.memory.cpu)} | ${la(p.memory.cpu)} |`);
+  for (const mm of memoryRuns(p)) line(`| memory, ${fmt(mm.senders)} senders | ${mm.cpu.wallSeconds} s | ${c(mm.cpu)} | ${la(mm.cpu)} |`);
   line();
+
+  const perPhase: Array<[string, RuntimeStats | null | undefined, RedisPhaseStats | null | undefined]> = [];
+  if (p.detector) perPhase.push(['detector (throughput)', p.detector.runtime, r.redis?.detector]);
+  for (const [key] of latencyRuns) if (p[key]) perPhase.push([key === 'latency' ? 'latency (half rate)' : `latency at ${fmt(p[key].targetRate)}/s`, p[key].runtime, r.redis?.[key]]);
+  for (const mm of memoryRuns(p)) perPhase.push([`memory, ${fmt(mm.senders)} senders`, mm.runtime, r.redis?.[`memory-${mm.senders}`]]);
+  if (perPhase.some(([, rt, st]) => rt || st)) {
+    line('### Detector GC and event loop, Redis slow commands, per phase');
+    line();
+    line('GC: every pause the detector\'s PerformanceObserver saw (`detector_gc_pause_seconds`), in total and the longest. Event-loop delay: how much later than due its timers fired — p99 from a 10 ms timer (`detector_eventloop_delay_seconds`, upper bound of the histogram bucket), max from prom-client\'s `monitorEventLoopDelay` less its 10 ms interval. Redis: SLOWLOG over the phase (threshold lowered to 1 ms for the run, put back after), server-wide but without the benchmark\'s own connection; the slowest single command and how many took 1 ms or more.');
+    line();
+    line('| Phase | GC total | Longest GC pause | Event-loop delay p99 / max | Slowest Redis command | Redis commands ≥ 1 ms |');
+    line('|---|---|---|---|---|---|');
+    for (const [label, rt, st] of perPhase) line(`| ${label} | ${runtimeCells(rt)} | ${redisCells(st)} |`);
+    line();
+  }
 
   const prof = r.cpuProfile ? { summary: r.cpuProfile, report: r, file: reportFile } : profiled?.report.cpuProfile ? { summary: profiled.report.cpuProfile, report: profiled.report, file: profiled.file } : null;
   if (prof) {
@@ -137,12 +170,13 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   line('## How it is measured');
   line();
   line('1. **Produce**: the seeded generator (`traffic/generator.ts` `paymentStream`) runs in the benchmark process and feeds a kafkajs producer; the time covers generation, serialisation and acks=-1 round trips until the last batch is acknowledged.');
-  line('2. **Raw consume ceiling**: each client (run twice by default, the best run counts: other work only lowers a ceiling) joins a fresh consumer group on the full topic and only counts messages (and sums value sizes), without commits; the run fails unless exactly N messages were seen. kafkajs uses the detector\'s fetch settings (eachBatch, maxBytesPerPartition 4 MiB, maxWaitTime 100 ms, one partition at a time). @platformatic/kafka uses `Consumer.consume()` (stream, `data` events, `mode: earliest`, `autocommit: false`), once with its default fetch sizes (maxBytes 50 MiB per fetch and per partition) and once with kafkajs-like sizes. "From group join" starts at the client\'s group-join event (connect and join excluded, first fetch included).');
+  line('2. **Raw consume ceiling**: each client (run twice by default, the best run counts: other work only lowers a ceiling) joins a fresh consumer group on the full topic and only counts messages (and sums value sizes), without commits; the run fails unless exactly N messages were seen. kafkajs uses the detector\'s fetch settings (eachBatch, maxBytesPerPartition 4 MiB, maxWaitTime 100 ms, one partition at a time). @platformatic/kafka uses `Consumer.consume()` (stream, `data` events, `mode: earliest`, `autocommit: false`), once with its default fetch sizes (maxBytes 50 MiB per fetch and per partition) and once with kafkajs-like sizes. The **consume+JSON.parse ceiling** is the same kafkajs consumer with every value also passed through `JSON.parse` (as the detector\'s first step does; the run fails unless every value parses to an object): the least a detector on kafkajs has to do per event, so detector ÷ this ceiling is the share of the achievable rate that the detector\'s own work (validation, the rule, Redis writes, checkpoints) leaves. "From group join" starts at the client\'s group-join event (connect and join excluded, first fetch included).');
   line('3. **Detector throughput**: the real detector is spawned on the full topic; `/metrics` is scraped every 200 ms and `detector_events_total` (all outcomes) is summed. The time at which it reaches N is interpolated between the two samples around it. "Excluding startup" counts from the first sample with a non-zero count (process start, module loading, group join and the first fetch are excluded) and only the events after that sample. "From group join" starts when its /healthz first answers 200 (the detector answers healthy once its kafkajs consumer has joined the group). The ratio compares the detector\'s rate excluding startup with kafkajs\' raw rate from group join (and, second figure, both from group join); the CPU-time ratio divides kafkajs\' CPU time per message (benchmark process) by the detector\'s CPU time per event (whole throughput phase, startup included), which is what the rate ratio would be if both had the same CPU.');
   line('4. **Correctness**: each burst of 5 must raise exactly floor(5 / threshold) = 1 alert and normal senders none; compared with `detector_alerts_written_total`, `SCARD fraud:alerts:accounts` and `XLEN fraud:alerts:stream`.');
   line('5. **Latency**: with the detector caught up, a paced stream (one `producer.send` every 10 ms with what is due, awaited) is produced to the same topic; event timestamps are `Date.now()` at send. For every event that must raise an alert (the 3rd of a burst), the time just before the `producer.send` carrying it is recorded; the alert is received through `PSUBSCRIBE fraud:alerts:*` (the detector\'s Lua script writes the keys, the stream entry and then PUBLISHes in one atomic step, so a received alert is already in Redis). Latency = receive time − that send time, both `performance.now()` in the benchmark process. Percentiles are nearest-rank.');
-  line('6. **Memory**: a second detector (fresh group) is started on an empty topic, its idle RSS taken after 2 s, then one event per distinct sender is produced (while it consumes); 3 s after it has processed all of them, `detector_process_resident_memory_bytes` (and VmRSS/VmHWM from /proc) and `detector_nodejs_heap_size_used_bytes` are read. After a graceful stop, the sender count in its final Redis checkpoint is checked.');
+  line('6. **Memory**: for each `--memory-senders` size, smallest first, another detector (fresh group) is started on an empty topic of its own (Redis db flushed first), its idle RSS taken after 2 s, then one event per distinct sender is produced (while it consumes); 3 s after it has processed all of them, `detector_process_resident_memory_bytes` (and VmRSS/VmHWM from /proc) and `detector_nodejs_heap_size_used_bytes` are read. After a graceful stop, the sender count in its final Redis checkpoint is checked.');
   line('7. **CPU**: utime+stime of the detector, the Kafka JVM, redis-server and the benchmark process from /proc/<pid>/stat, and the whole machine from /proc/stat, before and after each phase; `os.loadavg()` before and after.');
+  line('8. **GC, event loop, Redis per phase**: every GC pause is observed in the detector (a PerformanceObserver over all entries; prom-client\'s own `nodejs_gc_duration_seconds` records only the first entry of each observer callback, about half of them under load, and has no maximum), the longest per kind held until the next /metrics scrape; the event-loop p99 comes from a 10 ms timer histogram (cumulative, so a phase\'s p99 is the difference of two scrapes; prom-client\'s `nodejs_eventloop_lag_p99_seconds` is reset by every scrape, which happen every 200 ms during throughput), the max from prom-client\'s `nodejs_eventloop_lag_max_seconds` over the phase\'s scrapes. Redis: `slowlog-log-slower-than` 1000 µs, `slowlog-max-len` 1024 and `latency-monitor-threshold` 5 ms for the run (the previous values, read with CONFIG GET, are set back at the end); SLOWLOG and LATENCY are reset before each phase and read after it (LATENCY events are in the JSON report).');
   line();
 
   line('## Shortfalls and caveats');
@@ -164,17 +198,17 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
     const l = p[key];
     if (!l?.cpu) continue;
     const gc = Object.values(l.detectorGc ?? {});
-    const gcSeconds = gc.reduce((x, g) => x + g.seconds, 0);
-    const gcLong = gc.reduce((x, g) => x + g.over100ms, 0);
+    const gcSeconds = l.runtime ? l.runtime.gcTotalMs / 1000 : gc.reduce((x, g) => x + g.seconds, 0);
+    const gcLong = l.runtime ? `longest pause ${l.runtime.gcMaxMs} ms` : `${gc.reduce((x, g) => x + g.over100ms, 0)} pause(s) over 100 ms`;
     const slow = l.slowestAtSeconds ?? [];
-    line(`- Latency at ${fmt(l.achievedRate)} events/s (${l.seconds} s): machine ${l.cpu.machineCores} of ${m.nproc} cores busy (detector ${l.cpu.processCores.detector}, load generator ${l.cpu.processCores.bench}, Kafka ${l.cpu.processCores.kafka}, Redis ${l.cpu.processCores.redis}, other ${l.cpu.otherCores}); detector ${l.detectorCpuMicrosPerEvent} µs CPU per event (batches of ~${l.detectorBatches ? fmt(Math.round(l.detectorEventsProcessed / Math.max(1, l.detectorBatches.count))) : '?'} events, checkpoints ${l.detectorCheckpoints?.meanMs} ms on average); ${l.detectorGc ? `detector GC ${gcSeconds.toFixed(2)} s, ${gcLong} pause(s) over 100 ms; ` : ''}alerts at or above p99 were sent at ${slow.slice(0, 12).map(([t]) => `${t}`).join(', ')}${slow.length > 12 ? ', …' : ''} s into the run.`);
+    line(`- Latency at ${fmt(l.achievedRate)} events/s (${l.seconds} s): machine ${l.cpu.machineCores} of ${m.nproc} cores busy (detector ${l.cpu.processCores.detector}, load generator ${l.cpu.processCores.bench}, Kafka ${l.cpu.processCores.kafka}, Redis ${l.cpu.processCores.redis}, other ${l.cpu.otherCores}); detector ${l.detectorCpuMicrosPerEvent} µs CPU per event (batches of ~${l.detectorBatches ? fmt(Math.round(l.detectorEventsProcessed / Math.max(1, l.detectorBatches.count))) : '?'} events, checkpoints ${l.detectorCheckpoints?.meanMs} ms on average); ${l.detectorGc || l.runtime ? `detector GC ${gcSeconds.toFixed(2)} s, ${gcLong}; ` : ''}alerts at or above p99 were sent at ${slow.slice(0, 12).map(([t]) => `${t}`).join(', ')}${slow.length > 12 ? ', …' : ''} s into the run.`);
   }
   if (p.latency) {
     line(`- Each live event comes from a sender not seen before (a sender may appear at most twice per 60 s window, so at ${fmt(p.latency.achievedRate)} events/s the population has to be this large), so the window state grows by about the event rate × 120 s (senders are dropped after two idle windows) and the detector's heap and GC work grow with it.${p.latency.cpu.machineCores >= 1.7 || p.latency.achievedRate < p.latency.targetRate * 0.95 ? ` The half-rate run is also limited by the 2 shared cores: ${p.latency.achievedRate < p.latency.targetRate * 0.95 ? `the load generator reached ${fmt(p.latency.achievedRate)} of ${fmt(p.latency.targetRate)} events/s, and ` : ''}the detector needs more CPU per event with small live batches than from a backlog (${p.latency.detectorCpuMicrosPerEvent} vs ${p.detector?.cpuMicrosPerEvent} µs).` : ''}`);
   }
   if (p.memory) {
     const perSender = p.memory.rssDeltaBytesPerSender;
-    line(`- Memory: at ${fmt(perSender)} B/sender above baseline, each million senders in the window costs about ${fmt(Math.round((perSender * 1e6) / 1048576))} MiB of detector RSS (the window state is kept per sender in a Map of {times[], ids[]} plus a dirty set for checkpoints).`);
+    line(`- Memory: at ${fmt(perSender)} B/sender above baseline, each million senders in the window costs about ${fmt(Math.round((perSender * 1e6) / 1048576))} MiB of detector RSS (the per-sender window state and its checkpoint bookkeeping).`);
   }
   line('- Everything runs on one 2-core machine: the broker, Redis (with AOF), the detector and the load generator compete for the same CPUs, so absolute numbers are lower than on separate hosts, and the raw-consume ceiling is measured with the benchmark process as the only consumer while the detector phase also pays for Redis work on the same cores.');
   line('- The detector is one Node.js process: its event loop is a single thread, so it can use at most about one core for parsing, the rule and the client libraries (GC and libuv threads add a little).');
@@ -182,7 +216,7 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   line('- Throughput is from a backlog (the topic is filled first); the live phase at half that rate shows behaviour when caught up. Startup time includes the consumer group join of a fresh group (with group.initial.rebalance.delay.ms=0).');
   line('- Single runs on this shared VM vary by roughly ±10–20% (repeated runs of the same code); raw ceilings are therefore the best of two runs, and CPU time per event is the better figure to compare across runs.');
   line('- Latency samples are only the alerts (one per burst); ordinary events have no observable end point. p999 with fewer than 1000 samples is the maximum.');
-  line('- The detector GC figures come from prom-client\'s `nodejs_gc_duration_seconds`, which records GC pauses but not V8\'s incremental-marking steps that run on the main thread between them; with about a million senders in the window a major GC also takes 0.5–1 s of main-thread marking time. To see it, run the latency phase with `--detector-node-args "--trace-gc" --detector-log FILE` and compare the Mark-Compact lines with `firstTriggerAt` + `slowestAtSeconds` in the report.');
+  line('- The GC figures in the latency notes above come from the per-phase table when the report has it (older reports: prom-client\'s `nodejs_gc_duration_seconds`, which misses GC pauses reported together). Neither records V8\'s incremental-marking steps that run on the main thread between them; with about a million senders in the window a major GC also takes 0.5–1 s of main-thread marking time. To see it, run the latency phase with `--detector-node-args "--trace-gc" --detector-log FILE` and compare the Mark-Compact lines with `firstTriggerAt` + `slowestAtSeconds` in the report.');
   line('- RSS includes V8 heap headroom and allocator behaviour; bytes/sender above the idle baseline is the better estimate of the per-sender state cost. No forced GC is possible from outside the process.');
   line();
   return `${out.join('\n')}\n`;

@@ -4,11 +4,12 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { repoRoot } from '../common/env.ts';
 import type { RawConsumeResult } from './consume.ts';
-import type { CpuReport, GcByKind, HistogramDelta, HistogramSummary, LatencySummary } from './lib.ts';
+import type { CpuReport, GcByKind, HistogramDelta, HistogramSummary, LatencySummary, RuntimeStats } from './lib.ts';
 import type { CodeVersion, MachineInfo } from './machine.ts';
 import type { BenchOptions } from './options.ts';
 import type { BulkProduceResult, LiveProduceResult } from './produce.ts';
 import type { ProfileSummary } from './profile.ts';
+import type { RedisPhaseStats } from './redis-watch.ts';
 import { writeReadme } from './readme.ts';
 
 export interface DetectorReport {
@@ -31,6 +32,8 @@ export interface DetectorReport {
   code?: CodeVersion;
   /** How each detector ended and what it warned about, by phase. */
   detectorLogs?: Record<string, DetectorLog>;
+  /** Redis SLOWLOG / LATENCY by phase label (null: monitoring unavailable). */
+  redis?: Record<string, RedisPhaseStats | null>;
   /** With --cpu-prof: where the throughput-phase detector spent its time. */
   cpuProfile?: ProfileSummary;
   durationSeconds?: number;
@@ -92,6 +95,11 @@ export interface ThroughputPhase {
   ratioToKafkajsRaw: number | null;
   ratioToKafkajsRawFromJoin: number | null;
   ratioToKafkajsRawInclStartup: number | null;
+  /**
+   * Against the kafkajs consume + JSON.parse ceiling of this run (raw phase; kafkajs is the detector's client): ratio =
+   * rate excluding startup / that ceiling from group join; ratioFromJoin = both from group join.
+   */
+  parseCeiling: { client: string; eventsPerSecondFromJoin: number; ratio: number; ratioFromJoin: number | null; cpuMicrosPerMessage: number } | null;
   outcomes: Record<string, number>;
   alerts: {
     expected: number;
@@ -107,6 +115,7 @@ export interface ThroughputPhase {
   ratioByCpuTime: number | null;
   checkpoints: HistogramSummary;
   gc: GcByKind;
+  runtime: RuntimeStats | null;
   rssBytesAtEnd: number;
   heapUsedBytesAtEnd: number;
   pollIntervalMs: number;
@@ -141,10 +150,12 @@ export interface LatencyPhase extends LiveProduceResult {
   detectorAlertLatency: BucketSummary;
   detectorCpuMicrosPerEvent: number;
   detectorGc: GcByKind;
+  runtime: RuntimeStats | null;
   cpu: CpuReport;
 }
 
-export interface MemoryPhase {
+/** One --memory-senders size: a fresh detector, its idle baseline, then that many senders in its window. */
+export interface MemoryRun {
   senders: number;
   eventTimeSpanMs: number;
   produce: { seconds: number; eventsPerSecond: number; concurrentWithConsume: boolean };
@@ -160,7 +171,13 @@ export interface MemoryPhase {
   checkpoints: HistogramSummary;
   batches: HistogramSummary;
   detectorStopped: string;
+  runtime: RuntimeStats | null;
   cpu: CpuReport;
+}
+
+/** The largest size (the headline, as before there were several), and every size, smallest first. */
+export interface MemoryPhase extends MemoryRun {
+  bySenders: MemoryRun[];
 }
 
 export const readReport = (file: string): DetectorReport => JSON.parse(readFileSync(file, 'utf8')) as DetectorReport;

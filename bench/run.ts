@@ -1,10 +1,12 @@
 // Detector benchmark: produce a synthetic payment stream to a fresh topic on the local stack, then measure
-//   (a) the raw consume ceiling of kafkajs and @platformatic/kafka on it             bench/phases/raw.ts
+//   (a) the raw consume ceiling of kafkajs and @platformatic/kafka on it, and         bench/phases/raw.ts
+//       kafkajs consume + JSON.parse,
 //   (b) the real detector's sustained throughput (child process, /metrics) and its    bench/phases/throughput.ts
 //       alerts against the expected count,
 //   (c) produce -> alert-in-Redis latency on a paced live stream (PSUBSCRIBE          bench/phases/latency.ts
 //       fraud:alerts:*),
-//   (d) the detector's RSS with 1M distinct senders in the window.                    bench/phases/memory.ts
+//   (d) the detector's RSS with 100K and 1M distinct senders in the window.           bench/phases/memory.ts
+// GC, event-loop delay and Redis SLOWLOG are taken per phase of (b)-(d).
 // Writes bench/results/detector-<timestamp>.json (bench/report.ts) and rewrites bench/README.md. Bounded in time;
 // stops by itself; talks to 127.0.0.1 only; removes its topics, consumer groups and Redis database (14) at the end.
 // Options: bench/options.ts (--help); the run's state: bench/context.ts.
@@ -73,7 +75,7 @@ async function runPhases(ctx: BenchContext): Promise<void> {
 
   const main = phases.has('produce') ? await producePhase(ctx) : null;
   if (phases.has('raw') && main) await rawPhase(ctx, main);
-  const throughput = phases.has('detector') && main ? await throughputPhase(ctx, main) : null;
+  const throughput = phases.has('detector') && main ? await ctx.redisPhase('detector', () => throughputPhase(ctx, main)) : null;
   if (phases.has('latency') && throughput && main) await latencyPhases(ctx, throughput.detector, main.pair.topic, throughput.sustained);
   if (throughput) await stopThroughputDetector(ctx, throughput.detector);
   if (phases.has('memory')) await memoryPhase(ctx);

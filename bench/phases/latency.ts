@@ -1,7 +1,7 @@
 // Phase c: latency produce -> alert in Redis with the throughput detector, caught up: at half the sustained rate (the
 // benchmark's definition), then at fixed lower rates (on 2 shared cores the half-rate run can saturate the machine).
 import type { BenchContext } from '../context.ts';
-import { cpuMeter, gcDelta, histogramDelta, log, now, round, sleep, summarise, total, withTimeout, type DetectorProcess, type HistogramDelta } from '../lib.ts';
+import { cpuMeter, formatRuntime, gcDelta, histogramDelta, log, now, round, runtimeStats, sleep, summarise, total, withTimeout, type DetectorProcess, type HistogramDelta } from '../lib.ts';
 import { produceLive, type LiveTrigger } from '../produce.ts';
 import type { BucketSummary, ExtraLatencyKey, LatencyPhase } from '../report.ts';
 
@@ -12,7 +12,7 @@ export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess
   ];
   for (const rate of opts.extraRates) runs.push({ key: `latencyAt${rate}`, rate, seconds: opts.extraSeconds, burstShare: opts.extraBurstShare });
   for (const [i, run] of runs.entries()) {
-    ctx.report.phases[run.key] = await measureLatency(ctx, detector, topic, run.key, run.rate, run.seconds, run.burstShare, i);
+    ctx.report.phases[run.key] = await ctx.redisPhase(run.key, () => measureLatency(ctx, detector, topic, run.key, run.rate, run.seconds, run.burstShare, i));
     await ctx.checkSentinel(run.key);
     ctx.saveProgress();
   }
@@ -58,6 +58,7 @@ async function measureLatency(
   await subscriber.psubscribe('fraud:alerts:*');
   try {
     const before = await detector.metrics();
+    detector.takePeaks(); // GC / event-loop peaks from before this run
     const eventsBefore = total(before, 'detector_events_total');
     const alertsBefore = total(before, 'detector_alerts_written_total');
     let expected = 0;
@@ -99,7 +100,9 @@ async function measureLatency(
     const age = bucketSummary(histogramDelta(before, after, 'detector_record_age_seconds'));
     const inside = bucketSummary(histogramDelta(before, after, 'detector_alert_latency_seconds'));
     log(`  detector's view: batch record age p50 <= ${age.p50MsAtMost} ms, p99 <= ${age.p99MsAtMost} ms; Kafka timestamp -> alert written p50 <= ${inside.p50MsAtMost} ms, p99 <= ${inside.p99MsAtMost} ms`);
+    const runtime = runtimeStats(before, after, detector.takePeaks());
     log(`  produced ${live.events} at ${live.achievedRate}/s (target ${rate}); ${latencies.length}/${expected} alerts: p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, p999 ${lat.p999Ms} ms, max ${lat.maxMs} ms`);
+    log(`  ${formatRuntime(runtime)}`);
     if (triggers.size > 0) ctx.note(`${label}: ${triggers.size} of ${expected} expected alerts did not arrive within 20 s after the stream`);
     if (live.achievedRate < rate * 0.95) ctx.note(`${label}: the producer reached ${live.achievedRate}/s of the ${rate}/s target`);
     return {
@@ -125,6 +128,7 @@ async function measureLatency(
       detectorAlertLatency: bucketSummary(histogramDelta(before, after, 'detector_alert_latency_seconds')),
       detectorCpuMicrosPerEvent: round(((c.processCores.detector ?? 0) * c.wallSeconds * 1e6) / Math.max(1, processed), 2),
       detectorGc: gcDelta(before, after),
+      runtime,
       cpu: c,
     };
   } finally {

@@ -3,9 +3,10 @@
 import { readdirSync } from 'node:fs';
 import type { BenchContext, BenchDetector } from '../context.ts';
 import { phaseTimeoutMs } from '../context.ts';
-import { byLabel, cpuMeter, gcDelta, histogramMean, log, round, total, trackEvents, type ProgressSample } from '../lib.ts';
+import { byLabel, cpuMeter, formatRuntime, gcDelta, histogramMean, log, round, runtimeStats, total, trackEvents, type ProgressSample } from '../lib.ts';
 import { formatProfile, summariseProfile } from '../profile.ts';
 import type { MainStream } from './produce.ts';
+import { KAFKAJS_PARSE, KAFKAJS_RAW } from './raw.ts';
 
 /** The detector that consumed the backlog (it stays up for the latency phase) and its rate excluding startup. */
 export interface Throughput {
@@ -30,7 +31,9 @@ export async function throughputPhase(ctx: BenchContext, { pair, produced }: Mai
   const exclSeconds = (progress.reachedAt - first.t) / 1000;
   const rateExcl = (produced.events - first.events) / exclSeconds;
   const rateFromHealthy = progress.healthyAt === null ? null : produced.events / ((progress.reachedAt - progress.healthyAt) / 1000);
-  const kafkajsRaw = report.phases.raw?.find((r) => r.client === 'kafkajs');
+  const kafkajsRaw = report.phases.raw?.find((r) => r.client === KAFKAJS_RAW);
+  const kafkajsParse = report.phases.raw?.find((r) => r.client === KAFKAJS_PARSE);
+  const cpuMicrosPerMessage = (r: NonNullable<typeof kafkajsRaw>) => round(((r.cpu.processCores.bench ?? 0) * r.cpu.wallSeconds * 1e6) / r.messages, 2);
   const outcomes = byLabel(m, 'detector_events_total', 'outcome');
   const alertsWritten = total(m, 'detector_alerts_written_total');
   const batches = histogramMean(m, 'detector_batch_seconds');
@@ -49,6 +52,13 @@ export async function throughputPhase(ctx: BenchContext, { pair, produced }: Mai
     ratioToKafkajsRaw: kafkajsRaw ? round(rateExcl / kafkajsRaw.eventsPerSecondFromJoin, 3) : null,
     ratioToKafkajsRawFromJoin: kafkajsRaw && rateFromHealthy !== null ? round(rateFromHealthy / kafkajsRaw.eventsPerSecondFromJoin, 3) : null,
     ratioToKafkajsRawInclStartup: kafkajsRaw ? round(produced.events / seconds / kafkajsRaw.eventsPerSecond, 3) : null,
+    parseCeiling: kafkajsParse ? {
+      client: KAFKAJS_PARSE,
+      eventsPerSecondFromJoin: kafkajsParse.eventsPerSecondFromJoin,
+      ratio: round(rateExcl / kafkajsParse.eventsPerSecondFromJoin, 3),
+      ratioFromJoin: rateFromHealthy === null ? null : round(rateFromHealthy / kafkajsParse.eventsPerSecondFromJoin, 3),
+      cpuMicrosPerMessage: cpuMicrosPerMessage(kafkajsParse),
+    } : null,
     outcomes,
     alerts: {
       expected: produced.expectedAlerts,
@@ -61,20 +71,22 @@ export async function throughputPhase(ctx: BenchContext, { pair, produced }: Mai
     batches: { ...batches, meanEvents: round(produced.events / Math.max(1, batches.count), 1), busyShareOfWall: round(batches.sumSeconds / exclSeconds, 3) },
     // CPU time per event, from /proc: comparable across runs even when other work competes for the CPUs.
     cpuMicrosPerEvent: round(((c.processCores.detector ?? 0) * c.wallSeconds * 1e6) / produced.events, 2),
-    kafkajsRawCpuMicrosPerMessage: kafkajsRaw?.cpu ? round(((kafkajsRaw.cpu.processCores.bench ?? 0) * kafkajsRaw.cpu.wallSeconds * 1e6) / kafkajsRaw.messages, 2) : null,
+    kafkajsRawCpuMicrosPerMessage: kafkajsRaw?.cpu ? cpuMicrosPerMessage(kafkajsRaw) : null,
     // The detector's rate would be (kafkajs CPU per message / detector CPU per event) of the ceiling with equal CPU.
     ratioByCpuTime: kafkajsRaw?.cpu && c.processCores.detector
       ? round(((kafkajsRaw.cpu.processCores.bench ?? 0) * kafkajsRaw.cpu.wallSeconds / kafkajsRaw.messages) / ((c.processCores.detector * c.wallSeconds) / produced.events), 3)
       : null,
     checkpoints,
     gc: gcDelta(new Map(), m),
+    runtime: runtimeStats(new Map(), m, detector.takePeaks()),
     rssBytesAtEnd: total(m, 'detector_process_resident_memory_bytes'),
     heapUsedBytesAtEnd: total(m, 'detector_nodejs_heap_size_used_bytes'),
     pollIntervalMs: 200,
     samples: progress.samples.filter((_, i) => i % 5 === 0).map((s): [number, number] => [Math.round(s.t), s.events]),
     cpu: c,
   });
-  log(`  ${produced.events} events in ${d.secondsFromSpawn}s from spawn = ${d.eventsPerSecond}/s; excl. startup (${d.startupSeconds}s): ${d.eventsPerSecondExclStartup}/s; ratio to kafkajs raw ${d.ratioToKafkajsRaw}`);
+  log(`  ${produced.events} events in ${d.secondsFromSpawn}s from spawn = ${d.eventsPerSecond}/s; excl. startup (${d.startupSeconds}s): ${d.eventsPerSecondExclStartup}/s; ratio to kafkajs raw ${d.ratioToKafkajsRaw}, to kafkajs + JSON.parse ${d.parseCeiling?.ratio ?? 'n/a'}`);
+  log(`  ${formatRuntime(d.runtime)}`);
   log(`  alerts: ${alertsWritten} written, ${flagged} flagged accounts, ${streamLen} in stream, ${produced.expectedAlerts} expected; outcomes ${JSON.stringify(outcomes)}`);
   if (!d.alerts.ok) ctx.note(`alert count mismatch: expected ${produced.expectedAlerts}, metric ${alertsWritten}, Redis accounts ${flagged}, stream ${streamLen}`);
   if (d.ratioToKafkajsRaw !== null && d.ratioToKafkajsRaw < 0.8) ctx.note(`detector reaches ${d.ratioToKafkajsRaw} of the kafkajs raw consume ceiling (target >= 0.8)`);
