@@ -11,6 +11,7 @@ import { log, readPidFile, spawnDetector, withTimeout, type CpuReport, type Dete
 import type { BenchOptions, Phase } from './options.ts';
 import { benchKafka } from './produce.ts';
 import { RedisWatch } from './redis-watch.ts';
+import { AlertListener } from './alert-listener.ts';
 import { saveProgress, type DetectorReport } from './report.ts';
 
 /** Phase time bound: generous for the machine (2 cores), proportional to the work. */
@@ -37,7 +38,8 @@ export class BenchContext {
   readonly threshold: number;
   readonly kafka: Kafka;
   readonly redis: Redis;
-  readonly subscriber: Redis;
+  /** Alert publications, received and timestamped on a thread of their own. */
+  readonly alerts: AlertListener;
   readonly report: DetectorReport;
   /** A key this run writes to its Redis db first: if it disappears, something else flushed the db during the run. */
   readonly sentinel: string;
@@ -70,11 +72,12 @@ export class BenchContext {
     this.sentinel = `bench:run:${this.id}`;
 
     this.kafka = benchKafka(this.brokers, `bench-${this.id}`);
-    this.redis = new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: opts.redisDb, maxRetriesPerRequest: 3, lazyConnect: true });
-    this.subscriber = this.redis.duplicate();
+    const redisOptions = { host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: opts.redisDb, maxRetriesPerRequest: 3 };
+    this.redis = new Redis({ ...redisOptions, lazyConnect: true });
+    this.alerts = new AlertListener(redisOptions);
     this.redisWatch = new RedisWatch(this.redis);
     // Connection errors surface through the failing commands; log each client's first one instead of ioredis' default spam.
-    for (const [name, client] of [['redis', this.redis], ['subscriber', this.subscriber]] as const) {
+    for (const [name, client] of [['redis', this.redis]] as const) {
       let logged = false;
       client.on('error', (err: Error) => {
         if (!logged) log(`${name}: ${err.message}`);
@@ -212,7 +215,7 @@ export class BenchContext {
       const how = await d.stop(10_000).then(() => d.exitStatus(), (e: Error) => e.message);
       log(`detector pid ${d.pid} stopped (${how})`);
     }
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await this.alerts.close().catch((e: Error) => log(`cleanup: ${e.message}`));
     await this.redisWatch.restore().catch((e: Error) => log(`cleanup: ${e.message}`));
     await this.producer?.disconnect().catch(() => undefined);
     const { topics, groups } = this;

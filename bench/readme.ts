@@ -212,7 +212,7 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   }
   line('- Everything runs on one 2-core machine: the broker, Redis (with AOF), the detector and the load generator compete for the same CPUs, so absolute numbers are lower than on separate hosts, and the raw-consume ceiling is measured with the benchmark process as the only consumer while the detector phase also pays for Redis work on the same cores.');
   line('- The detector is one Node.js process: its event loop is a single thread, so it can use at most about one core for parsing, the rule and the client libraries (GC and libuv threads add a little).');
-  line('- The raw ceilings are measured in the benchmark process, not in a separate process; the latency phase also runs its producer and subscriber there.');
+  line("- The raw ceilings are measured in the benchmark process, not in a separate process. The latency phase produces there too; its alert subscriber runs on a worker thread of that process and timestamps each alert on arrival there, so the producer's work does not delay the reading.");
   line('- Throughput is from a backlog (the topic is filled first); the live phase at half that rate shows behaviour when caught up. Startup time includes the consumer group join of a fresh group (with group.initial.rebalance.delay.ms=0).');
   line('- Single runs on this shared VM vary by roughly ±10–20% (repeated runs of the same code); raw ceilings are therefore the best of two runs, and CPU time per event is the better figure to compare across runs.');
   line('- Latency samples are only the alerts (one per burst); ordinary events have no observable end point. p999 with fewer than 1000 samples is the maximum.');

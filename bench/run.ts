@@ -62,7 +62,7 @@ async function runPhases(ctx: BenchContext): Promise<void> {
   const t0 = now();
   const { redis, report, phases } = ctx;
   await redis.connect();
-  await ctx.subscriber.connect();
+  await ctx.alerts.connect();
   report.machine = await machineInfo(redis);
   report.code = codeVersion();
   const m = report.machine;

@@ -2,6 +2,7 @@
 // benchmark's definition), then at fixed lower rates (on 2 shared cores the half-rate run can saturate the machine).
 import type { BenchContext } from '../context.ts';
 import { cpuMeter, formatRuntime, gcDelta, histogramDelta, log, now, round, runtimeStats, sleep, summarise, total, withTimeout, type DetectorProcess, type HistogramDelta } from '../lib.ts';
+import { absolute } from '../alert-listener.ts';
 import { produceLive, type LiveTrigger } from '../produce.ts';
 import type { BucketSummary, ExtraLatencyKey, LatencyPhase } from '../report.ts';
 
@@ -27,7 +28,7 @@ function bucketSummary(h: HistogramDelta): BucketSummary {
 async function measureLatency(
   ctx: BenchContext, detector: DetectorProcess, topic: string, label: string, rate: number, seconds: number, burstShare: number, index: number,
 ): Promise<LatencyPhase> {
-  const { opts, subscriber } = ctx;
+  const { opts } = ctx;
   const events = Math.round(rate * seconds);
   log(`phase c (${label}): live stream ${rate}/s for ${seconds}s (${events} events, ${burstShare} in bursts)`);
   const prefix = `LIVE${index}_${ctx.id}_`;
@@ -37,8 +38,7 @@ async function measureLatency(
   let unmatched = 0;
   let foreign = 0;
   let wrongTrigger = 0;
-  const onMessage = (_pattern: string, channel: string, message: string) => {
-    const at = now();
+  const onMessage = (channel: string, message: string, at: number) => {
     if (!channel.startsWith(`fraud:alerts:sender:${prefix}`)) {
       foreign++; // another process publishing on the shared (database-independent) channel space
       return;
@@ -50,12 +50,11 @@ async function measureLatency(
       return;
     }
     if (trigger.sender !== alert.sender_account_id) wrongTrigger++;
-    latencies.push(at - trigger.sentAt);
+    latencies.push(at - absolute(trigger.sentAt));
     sentAts.push(trigger.sentAt);
     triggers.delete(trigger.transactionId);
   };
-  subscriber.on('pmessage', onMessage);
-  await subscriber.psubscribe('fraud:alerts:*');
+  const listening = await ctx.alerts.listen('fraud:alerts:*', onMessage);
   try {
     const before = await detector.metrics();
     detector.takePeaks(); // GC / event-loop peaks from before this run
@@ -123,7 +122,7 @@ async function measureLatency(
       detectorBatches: histogramDelta(before, after, 'detector_batch_seconds'),
       detectorCheckpoints: histogramDelta(before, after, 'detector_checkpoint_seconds'),
       // The detector's own split of the latency: records' age when it starts on them (producer + broker + fetch), and
-      // Kafka timestamp to alert written (what the subscriber here sees, minus the pub/sub hop and this process's delays).
+      // Kafka timestamp to alert written (what the subscriber sees, minus the pub/sub hop).
       detectorRecordAge: bucketSummary(histogramDelta(before, after, 'detector_record_age_seconds')),
       detectorAlertLatency: bucketSummary(histogramDelta(before, after, 'detector_alert_latency_seconds')),
       detectorCpuMicrosPerEvent: round(((c.processCores.detector ?? 0) * c.wallSeconds * 1e6) / Math.max(1, processed), 2),
@@ -132,7 +131,6 @@ async function measureLatency(
       cpu: c,
     };
   } finally {
-    await subscriber.punsubscribe('fraud:alerts:*');
-    subscriber.off('pmessage', onMessage);
+    await listening.stop();
   }
 }
