@@ -162,7 +162,7 @@ export interface MemoryRun {
   detectorSecondsFromFirstEvent: number;
   outcomes: Record<string, number>;
   baseline: { rssMB: number; heapUsedMB: number; vmRssMB: number | null };
-  after: { rssMB: number; heapUsedMB: number; vmRssMB: number | null; vmHwmMB: number | null };
+  after: { rssMB: number; heapUsedMB: number; heapTotalMB?: number; externalMB?: number; vmRssMB: number | null; vmHwmMB: number | null };
   rssBytesPerSender: number;
   rssDeltaBytesPerSender: number;
   heapDeltaBytesPerSender: number;

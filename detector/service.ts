@@ -34,6 +34,8 @@ export interface DetectorOptions {
   retryBackoffMs?: { initial: number; max: number };
   /** How often a batch held up by retries heartbeats the consumer group (ms, default 3000). */
   heartbeatIntervalMs?: number;
+  /** Default DEFAULT_SNAPSHOT_POLICY. */
+  snapshot?: SnapshotPolicy;
 }
 
 /** A batch whose writes could not complete before the partition was lost or the consumer stopped. */
@@ -41,13 +43,18 @@ export class BatchAbandonedError extends Error {
   override name = 'BatchAbandonedError';
 }
 
-/** Slots a snapshot writes per checkpoint: a bounded amount of work beside each delta (a few milliseconds). */
-const SNAPSHOT_SLICE_SLOTS = 16_384;
-/** The log gets a fresh snapshot once it holds this many segments … */
-const SNAPSHOT_AFTER_SEGMENTS = 256;
-/** … or once it is this much larger than a snapshot would be (and at least SNAPSHOT_MIN_LOG_BYTES). */
-const SNAPSHOT_LOG_RATIO = 2;
-const SNAPSHOT_MIN_LOG_BYTES = 4 * 1024 * 1024;
+/** When the checkpoint log is replaced by a fresh snapshot, and how much of it each checkpoint writes. */
+export interface SnapshotPolicy {
+  /** Slots a snapshot writes per checkpoint: a bounded amount of work beside each delta (a few milliseconds). */
+  sliceSlots: number;
+  /** The log gets a fresh snapshot once it holds this many segments … */
+  afterSegments: number;
+  /** … or once it is this many times larger than a snapshot would be, and at least `minLogBytes`. */
+  logRatio: number;
+  minLogBytes: number;
+}
+
+export const DEFAULT_SNAPSHOT_POLICY: SnapshotPolicy = { sliceSlots: 16_384, afterSegments: 256, logRatio: 2, minLogBytes: 4 * 1024 * 1024 };
 
 interface LogSize {
   segments: number;
@@ -97,6 +104,7 @@ export class Detector {
   private readonly metrics: DetectorMetrics;
   private readonly log: Logger;
   private readonly opts: DetectorOptions;
+  private readonly snapshotPolicy: SnapshotPolicy;
 
   constructor(deps: {
     consumer: PaymentsConsumer;
@@ -107,6 +115,7 @@ export class Detector {
     options: DetectorOptions;
   }) {
     ({ consumer: this.consumer, dlq: this.dlq, store: this.store, metrics: this.metrics, log: this.log, options: this.opts } = deps);
+    this.snapshotPolicy = this.opts.snapshot ?? DEFAULT_SNAPSHOT_POLICY;
     const consumer = this.consumer;
     // After any rebalance, re-read every partition from its checkpoint: another member may have moved it on.
     consumer.onRebalance(() => {
@@ -382,7 +391,7 @@ export class Detector {
     p.state.takeDelta(out);
     const { segments: s0, records: r0, bytes: b0 } = p.log;
     const snapshot = p.snapshot ?? (this.snapshotDue(p) ? { start: { segments: s0, records: r0, bytes: b0 }, cursor: 0 } : undefined);
-    if (snapshot) snapshot.cursor = p.state.snapshotSlice(out, snapshot.cursor, SNAPSHOT_SLICE_SLOTS);
+    if (snapshot) snapshot.cursor = p.state.snapshotSlice(out, snapshot.cursor, this.snapshotPolicy.sliceSlots);
     const done = snapshot !== undefined && snapshot.cursor < 0;
     const segments = out.finish();
     const next = p.nextOffset;
@@ -428,10 +437,11 @@ export class Detector {
 
   /** Whether the log has grown enough past the state it stands for to be worth replacing by a snapshot. */
   private snapshotDue(p: OwnedPartition): boolean {
-    if (p.log.legacy || p.log.segments >= SNAPSHOT_AFTER_SEGMENTS) return true;
-    if (p.log.bytes < SNAPSHOT_MIN_LOG_BYTES) return false;
+    const policy = this.snapshotPolicy;
+    if (p.log.legacy || p.log.segments >= policy.afterSegments) return true;
+    if (p.log.bytes < policy.minLogBytes) return false;
     const bytesPerRecord = p.log.bytes / Math.max(1, p.log.records);
-    return p.log.bytes > SNAPSHOT_LOG_RATIO * bytesPerRecord * p.state.size;
+    return p.log.bytes > policy.logRatio * bytesPerRecord * p.state.size;
   }
 }
 

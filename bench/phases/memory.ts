@@ -73,7 +73,12 @@ async function memoryRun(ctx: BenchContext, n: number): Promise<MemoryRun> {
     detectorSecondsFromFirstEvent: round((progress.reachedAt - (progress.first?.t ?? 0)) / 1000, 2),
     outcomes,
     baseline: { rssMB: mb(baseline.rssBytes), heapUsedMB: mb(baseline.heapUsedBytes), vmRssMB: baseline.proc ? mb(baseline.proc.rssBytes) : null },
-    after: { rssMB: mb(rss), heapUsedMB: mb(heapUsed), vmRssMB: procMem ? mb(procMem.rssBytes) : null, vmHwmMB: procMem ? mb(procMem.hwmBytes) : null },
+    after: {
+      rssMB: mb(rss), heapUsedMB: mb(heapUsed),
+      // Where the RSS is: the V8 heap as committed (used + free pages kept), memory outside it (Buffers, typed arrays).
+      heapTotalMB: mb(total(m1, 'detector_nodejs_heap_size_total_bytes')),
+      externalMB: mb(total(m1, 'detector_nodejs_external_memory_bytes')),
+      vmRssMB: procMem ? mb(procMem.rssBytes) : null, vmHwmMB: procMem ? mb(procMem.hwmBytes) : null },
     rssBytesPerSender: Math.round(rss / n),
     rssDeltaBytesPerSender: Math.round((rss - baseline.rssBytes) / n),
     heapDeltaBytesPerSender: Math.round((heapUsed - baseline.heapUsedBytes) / n),
@@ -85,7 +90,7 @@ async function memoryRun(ctx: BenchContext, n: number): Promise<MemoryRun> {
     runtime,
     cpu: c,
   };
-  log(`  RSS ${r.after.rssMB} MB (baseline ${r.baseline.rssMB} MB, peak ${r.after.vmHwmMB} MB): ${r.rssBytesPerSender} B/sender total, ${r.rssDeltaBytesPerSender} B/sender above baseline; heap +${r.heapDeltaBytesPerSender} B/sender; ${inCheckpoint} senders in the final checkpoint`);
+  log(`  RSS ${r.after.rssMB} MB (baseline ${r.baseline.rssMB} MB, peak ${r.after.vmHwmMB} MB): ${r.rssBytesPerSender} B/sender total, ${r.rssDeltaBytesPerSender} B/sender above baseline; heap +${r.heapDeltaBytesPerSender} B/sender (heap committed ${r.after.heapTotalMB} MB, external ${r.after.externalMB} MB); ${inCheckpoint} senders in the final checkpoint`);
   log(`  ${formatRuntime(runtime)}`);
   if ((outcomes.late ?? 0) > 0 || (outcomes.alert ?? 0) > 0) ctx.note(`${label}: unexpected outcomes ${JSON.stringify(outcomes)}`);
   if (inCheckpoint !== n) ctx.note(`${label}: the final checkpoint holds ${inCheckpoint} senders, expected ${n}`);
