@@ -47,7 +47,7 @@ export class BatchAbandonedError extends Error {
 export interface SnapshotPolicy {
   /** Slots a snapshot writes per checkpoint: a bounded amount of work beside each delta (a few milliseconds). */
   sliceSlots: number;
-  /** The log gets a fresh snapshot once it holds this many segments … */
+  /** The log gets a fresh snapshot once this many segments were appended since the last one completed … */
   afterSegments: number;
   /** … or once it is this many times larger than a snapshot would be, and at least `minLogBytes`. */
   logRatio: number;
@@ -79,7 +79,8 @@ interface OwnedPartition {
   /** The checkpoint in flight, if any: checkpoints run beside the next batches, one at a time per partition. */
   checkpointing?: Promise<void> | undefined;
   /** The checkpoint log as this owner knows it: segments, records and bytes, and the next segment number of its epoch. */
-  log: LogSize & { seq: number; legacy: boolean };
+  /** `sinceSnapshot`: segments appended since the last snapshot completed (on claim: all of them). */
+  log: LogSize & { seq: number; legacy: boolean; sinceSnapshot: number };
   /** A snapshot being written: the log index it started at (and the size before it), and the next slot to write. */
   snapshot?: { start: LogSize; cursor: number } | undefined;
 }
@@ -178,7 +179,7 @@ export class Detector {
     const offset = toOffset(cp.offset ?? (await this.consumer.logStartOffset(topic, partition)));
     const owned: OwnedPartition = {
       state, epoch: cp.epoch, runId: cp.runId, nextOffset: offset, checkpointedOffset: offset, lastCheckpointAt: Date.now(), generation: this.generation,
-      log: { segments: cp.segments.length, records, bytes, seq: 0, legacy: cp.legacy.length > 0 },
+      log: { segments: cp.segments.length, records, bytes, seq: 0, legacy: cp.legacy.length > 0, sinceSnapshot: cp.segments.length },
     };
     this.owned.set(partition, owned);
     this.log.info({ topic, partition, epoch: cp.epoch, offset: cp.offset, senders: state.size, segments: cp.segments.length }, 'partition claimed');
@@ -420,6 +421,7 @@ export class Detector {
     }
     p.log.seq += segments.length;
     p.log.segments += segments.length;
+    p.log.sinceSnapshot += segments.length;
     p.log.records += out.records;
     p.log.bytes += out.bytes;
     if (done) {
@@ -427,6 +429,7 @@ export class Detector {
       p.log.records -= snapshot.start.records;
       p.log.bytes -= snapshot.start.bytes;
       p.log.legacy = false;
+      p.log.sinceSnapshot = 0;
       p.snapshot = undefined;
     } else p.snapshot = snapshot;
     p.checkpointedOffset = next;
@@ -438,7 +441,7 @@ export class Detector {
   /** Whether the log has grown enough past the state it stands for to be worth replacing by a snapshot. */
   private snapshotDue(p: OwnedPartition): boolean {
     const policy = this.snapshotPolicy;
-    if (p.log.legacy || p.log.segments >= policy.afterSegments) return true;
+    if (p.log.legacy || p.log.sinceSnapshot >= policy.afterSegments) return true;
     if (p.log.bytes < policy.minLogBytes) return false;
     const bytesPerRecord = p.log.bytes / Math.max(1, p.log.records);
     return p.log.bytes > policy.logRatio * bytesPerRecord * p.state.size;

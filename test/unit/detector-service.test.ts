@@ -8,7 +8,10 @@ import type { Alert } from '../../contracts/alert.ts';
 import type { AlertWriteResult, Checkpoint, CheckpointWrite, DetectorStore } from '../../detector/alert-store.ts';
 import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type OutboundMessage, type PaymentsConsumer } from '../../detector/kafka.ts';
 import { DetectorMetrics } from '../../detector/metrics.ts';
-import { BatchAbandonedError, Detector } from '../../detector/service.ts';
+import { BatchAbandonedError, Detector, type SnapshotPolicy } from '../../detector/service.ts';
+import { parsePaymentEvent } from '../../detector/event.ts';
+import { PartitionVelocityState } from '../../detector/velocity.ts';
+import { readSegment } from '../../contracts/checkpoint-segment.ts';
 
 const TOPIC = 'payments';
 const T0 = Date.parse('2026-06-01T12:00:00Z');
@@ -73,7 +76,7 @@ class MemoryStore implements DetectorStore {
   epoch = 0;
   runId = 'run-1';
   snapshot() {
-    return { alerts: new Map(this.alerts), saved: { ...this.saved, segments: [...this.saved.segments] }, epoch: this.epoch };
+    return { alerts: new Map(this.alerts), saved: { ...this.saved, segments: [...this.saved.segments], legacy: [...this.saved.legacy] }, epoch: this.epoch };
   }
   restartFrom(s: ReturnType<MemoryStore['snapshot']>) {
     this.runId = `${this.runId}+`;
@@ -89,7 +92,7 @@ class MemoryStore implements DetectorStore {
     return this.saved.offset;
   }
   /** The checkpoint log as Redis would hold it: segments in order. */
-  saved: { offset: string | null; watermark: number; segments: Buffer[] } = { offset: null, watermark: 0, segments: [] };
+  saved: { offset: string | null; watermark: number; segments: Buffer[]; legacy: Array<[string, string]> } = { offset: null, watermark: 0, segments: [], legacy: [] };
   failWrites = 0;
   writeAttempts = 0;
   async writeAlerts(alerts: readonly Alert[]): Promise<AlertWriteResult> {
@@ -107,9 +110,11 @@ class MemoryStore implements DetectorStore {
   }
   async claim(): Promise<Checkpoint> {
     this.epoch++;
-    return { epoch: this.epoch, runId: this.runId, offset: this.saved.offset, watermark: this.saved.watermark, segments: [...this.saved.segments], legacy: [] };
+    return { epoch: this.epoch, runId: this.runId, offset: this.saved.offset, watermark: this.saved.watermark, segments: [...this.saved.segments], legacy: [...this.saved.legacy] };
   }
   failCheckpoints = 0;
+  /** The `drop` of each completed snapshot. */
+  readonly drops: number[] = [];
   async checkpoint({ epoch, runId, offset, watermark, segments, drop }: CheckpointWrite) {
     if (this.failCheckpoints > 0) {
       this.failCheckpoints--;
@@ -117,7 +122,9 @@ class MemoryStore implements DetectorStore {
     }
     if (epoch !== this.epoch) throw Object.assign(new Error(`FENCED partition owned by epoch ${this.epoch}`), { name: 'ReplyError' });
     if (runId !== this.runId) throw Object.assign(new Error(`RESTARTED redis run_id is ${this.runId}, not ${runId}`), { name: 'ReplyError' });
-    this.saved = { offset, watermark, segments: [...this.saved.segments.slice(drop ?? 0), ...segments] };
+    // A snapshot's completion (drop given) retires the segments before it and the pre-segment hash, as the script does.
+    this.saved = { offset, watermark, segments: [...this.saved.segments.slice(drop ?? 0), ...segments], legacy: drop === undefined ? this.saved.legacy : [] };
+    if (drop !== undefined) this.drops.push(drop);
     this.checkpoints.push({ offset, epoch });
   }
 }
@@ -135,7 +142,7 @@ class MemoryDlq implements DeadLetterProducer {
   async close() {}
 }
 
-function setup() {
+function setup(snapshot?: SnapshotPolicy) {
   const consumer = new ScriptedConsumer();
   const store = new MemoryStore();
   const dlq = new MemoryDlq();
@@ -145,7 +152,7 @@ function setup() {
     log: pino({ level: 'silent' }),
     options: {
       topic: TOPIC, dlqTopic: `${TOPIC}.dlq`, rule: { threshold: 3, windowMs: 60_000 }, maxClockSkewMs: 3_600_000,
-      checkpointIntervalMs: 0, retryBackoffMs: { initial: 1, max: 5 }, heartbeatIntervalMs: 5,
+      checkpointIntervalMs: 0, retryBackoffMs: { initial: 1, max: 5 }, heartbeatIntervalMs: 5, ...(snapshot ? { snapshot } : {}),
     },
   });
   return { consumer, store, dlq, metrics, detector };
@@ -236,7 +243,7 @@ describe('detector pipeline through its adapters', () => {
 
   it('when the client fetches past the checkpoint after a rebalance, then the detector seeks back to it instead of skipping', async () => {
     const { consumer, store, detector } = setup();
-    store.saved = { offset: '4', watermark: T0 + 2000, segments: [] };
+    store.saved = { offset: '4', watermark: T0 + 2000, segments: [], legacy: [] };
     await detector.start();
     await consumer.deliver(workload().slice(6)); // offsets 7..9: ahead of the checkpoint at 4
     expect(consumer.seeks).toStrictEqual(['4']);
@@ -314,7 +321,7 @@ describe('detector pipeline through its adapters', () => {
 
   it('when the log ends before the checkpoint (the topic was recreated), then the partition is read from the start of the log as it is', async () => {
     const { consumer, store, metrics, detector } = setup();
-    store.saved = { offset: '50', watermark: T0 - 60_000, segments: [] };
+    store.saved = { offset: '50', watermark: T0 - 60_000, segments: [], legacy: [] };
     await detector.start();
     await consumer.deliver(workload()); // offsets 0..9, log end 10: below the checkpoint's 50
     await detector.stop();
@@ -325,7 +332,7 @@ describe('detector pipeline through its adapters', () => {
 
   it('when retention deleted records the checkpoint had not reached, then the partition resumes at the log start and counts what it skipped', async () => {
     const { consumer, store, metrics, detector } = setup();
-    store.saved = { offset: '2', watermark: T0, segments: [] };
+    store.saved = { offset: '2', watermark: T0, segments: [], legacy: [] };
     consumer.logStart = '4';
     await detector.start();
     await consumer.deliver(workload().slice(4)); // offsets 4..9: 2 and 3 are gone
@@ -384,6 +391,62 @@ describe('detector pipeline through its adapters', () => {
     await expect(pending).rejects.toBeInstanceOf(BatchAbandonedError);
     expect(consumer.marked).toStrictEqual([]);
     expect(consumer.commits).toStrictEqual([]);
+    await detector.stop();
+  });
+
+  it('when the checkpoint log outgrows its policy, then snapshots written a slice at a time replace it, and after every checkpoint the log rebuilds exactly the live windows', async () => {
+    const rule = { threshold: 3, windowMs: 60_000 };
+    const { consumer, store, detector } = setup({ sliceSlots: 2, afterSegments: 3, logRatio: 1, minLogBytes: 0 });
+    await detector.start();
+    // The oracle: the same events applied straight to a state of its own, no checkpoints involved.
+    const live = new PartitionVelocityState(rule, TOPIC, 0);
+    const senders = [...Array(25).keys()].map((i) => `S${i}`);
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    let offset = 0;
+    let maxSegments = 0;
+    for (let batch = 0; batch < 60; batch++) {
+      const messages = [];
+      for (let k = 0; k < 5; k++, offset++) {
+        const m = payment(offset, senders[next() % senders.length]!, offset * 1.5); // 450 s in all: windows expire, idle senders go
+        const parsed = parsePaymentEvent(m.value, m.key, { now: Date.now(), maxClockSkewMs: 3_600_000 });
+        if (!parsed.ok) throw new Error(parsed.reason);
+        live.apply(parsed.event, String(offset));
+        messages.push(m);
+      }
+      await consumer.deliver(messages);
+      await new Promise((r) => setImmediate(r)); // the checkpoint runs off the batch path
+      expect(store.saved.offset).toBe(String(offset));
+      const rebuilt = new PartitionVelocityState(rule, TOPIC, 0);
+      for (const segment of store.saved.segments) readSegment(segment, (sender, times, ids) => rebuilt.restoreRecord(sender, times, ids));
+      expect(rebuilt.size).toBe(live.size);
+      for (const sender of senders) expect([sender, rebuilt.window(sender)]).toStrictEqual([sender, live.window(sender)]);
+      maxSegments = Math.max(maxSegments, store.saved.segments.length);
+    }
+    await detector.stop();
+    // Snapshots completed (each over about 13 checkpoints: 25 senders, 2 slots per slice) and kept the log short: 60
+    // checkpoints of one segment each would otherwise leave 60 segments.
+    expect(store.drops.length).toBeGreaterThan(1);
+    expect(maxSegments).toBeLessThan(40);
+  });
+
+  it('when a partition still has its checkpoint in the pre-segment hash, then its windows are restored from it and the first snapshot retires it', async () => {
+    const { consumer, store, detector } = setup();
+    const at = (s: number) => T0 + s * 1000;
+    store.saved = {
+      offset: '10', watermark: at(1), segments: [],
+      legacy: [['A', JSON.stringify([[at(0), at(1)], ['old-a1', 'old-a2']])], ['C', JSON.stringify([[at(0.5)], ['old-c']])]],
+    };
+    await detector.start();
+    await consumer.deliver([payment(10, 'A', 2)]);
+    await new Promise((r) => setImmediate(r));
+    // A's two payments from the hash and this one make three: an alert naming all of them.
+    expect([...store.alerts.values()].map((a) => a.transaction_ids)).toStrictEqual([['old-a1', 'old-a2', 'tx-10']]);
+    expect(store.saved.legacy).toStrictEqual([]);
+    const rebuilt = new PartitionVelocityState({ threshold: 3, windowMs: 60_000 }, TOPIC, 0);
+    for (const segment of store.saved.segments) readSegment(segment, (sender, times, ids) => rebuilt.restoreRecord(sender, times, ids));
+    expect(rebuilt.window('C')).toStrictEqual({ times: [at(0.5)], ids: ['old-c'] });
+    expect(rebuilt.window('A')).toBeUndefined();
     await detector.stop();
   });
 });
