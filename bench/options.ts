@@ -18,6 +18,7 @@ export interface BenchOptions {
   liveSeconds: number;
   liveRate?: number;
   liveBurstShare: number;
+  highShare: number;
   extraRates: number[];
   extraSeconds: number;
   extraBurstShare: number;
@@ -57,6 +58,7 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--live-seconds <s>', 'duration of the live latency stream', num('--live-seconds', 1, 600), 30)
     .option('--live-rate <eps>', 'live stream rate; default: half the measured sustained detector throughput', num('--live-rate', 1))
     .option('--live-burst-share <f>', 'fraction of live events in bursts (each burst = one latency sample)', num('--live-burst-share', 0, 1), 0.05)
+    .option('--high-share <f>', 'a latency run at this share of the measured sustained throughput, after the half-rate one (0 = none)', num('--high-share', 0, 1), 0.9)
     .option('--extra-rates <list>', 'further latency runs at these fixed rates, comma-separated (empty = none)', (v: string) => v.split(',').filter(Boolean).map((x) => num('--extra-rates', 1)(x)), [10_000, 1000])
     .option('--extra-seconds <s>', 'duration of each extra-rate latency run', num('--extra-seconds', 1, 600), 15)
     .option('--extra-burst-share <f>', 'fraction of events in bursts in the extra-rate runs', num('--extra-burst-share', 0, 1), 0.1)

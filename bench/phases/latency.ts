@@ -11,6 +11,10 @@ export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess
   const runs: Array<{ key: 'latency' | ExtraLatencyKey; rate: number; seconds: number; burstShare: number }> = [
     { key: 'latency', rate: Math.max(100, Math.round(opts.liveRate ?? sustained / 2)), seconds: opts.liveSeconds, burstShare: opts.liveBurstShare },
   ];
+  if (opts.highShare > 0 && opts.liveRate === undefined) {
+    const rate = Math.max(100, Math.round(sustained * opts.highShare));
+    runs.push({ key: `latencyAt${rate}`, rate, seconds: opts.extraSeconds, burstShare: opts.liveBurstShare });
+  }
   for (const rate of opts.extraRates) runs.push({ key: `latencyAt${rate}`, rate, seconds: opts.extraSeconds, burstShare: opts.extraBurstShare });
   for (const [i, run] of runs.entries()) {
     ctx.report.phases[run.key] = await ctx.redisPhase(run.key, () => measureLatency(ctx, detector, topic, run.key, run.rate, run.seconds, run.burstShare, i));
