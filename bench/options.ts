@@ -19,6 +19,8 @@ export interface BenchOptions {
   liveRate?: number;
   liveBurstShare: number;
   highShare: number;
+  /** 0: no soak run. */
+  soakMinutes: number;
   extraRates: number[];
   extraSeconds: number;
   extraBurstShare: number;
@@ -58,6 +60,7 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--live-seconds <s>', 'duration of the live latency stream', num('--live-seconds', 1, 600), 30)
     .option('--live-rate <eps>', 'live stream rate; default: half the measured sustained detector throughput', num('--live-rate', 1))
     .option('--live-burst-share <f>', 'fraction of live events in bursts (each burst = one latency sample)', num('--live-burst-share', 0, 1), 0.05)
+    .option('--soak [minutes]', 'after the latency runs, a soak run at half the sustained rate (default 10 minutes)', (v: string) => num('--soak', 1, 180)(v))
     .option('--high-share <f>', 'a latency run at this share of the measured sustained throughput, after the half-rate one (0 = none)', num('--high-share', 0, 1), 0.9)
     .option('--extra-rates <list>', 'further latency runs at these fixed rates, comma-separated (empty = none)', (v: string) => v.split(',').filter(Boolean).map((x) => num('--extra-rates', 1)(x)), [10_000, 1000])
     .option('--extra-seconds <s>', 'duration of each extra-rate latency run', num('--extra-seconds', 1, 600), 15)
@@ -86,8 +89,10 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--results-dir <dir>', 'where the JSON report goes', `${repoRoot}bench/results`)
     .option('--no-readme', 'do not rewrite bench/README.md')
     .parse(argv);
-  const opts = program.opts<BenchOptions>();
+  const { soak, ...parsed } = program.opts<Omit<BenchOptions, 'soakMinutes'> & { soak?: number | true }>();
+  const opts: BenchOptions = { ...parsed, soakMinutes: soak === undefined ? 0 : soak === true ? 10 : soak };
   const phases = new Set(opts.phases);
+  if (opts.soakMinutes > 0) phases.add('latency');
   if (phases.has('latency')) phases.add('detector');
   if (phases.has('raw') || phases.has('detector')) phases.add('produce');
   return { opts, phases };

@@ -121,6 +121,18 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   }
   line();
 
+  const soak = p.soak;
+  if (soak?.minutes) {
+    line(`### Soak: ${soak.seconds} s at ${fmt(soak.achievedRate)} events/s (target ${fmt(soak.targetRate)}), ${fmt(soak.senders ?? 0)} senders each paying every ~40 s`);
+    line();
+    line(`Overall: p50 ${soak.latency.p50Ms} ms, p99 ${soak.latency.p99Ms} ms, p999 ${soak.latency.p999Ms} ms (${fmt(soak.latency.count)} alerts, ${soak.missing} missing). Per minute, the alerts sent in it and the detector at its end (consumer lag: summed over partitions):`);
+    line();
+    line('| Minute | Alerts | p99 | Detector RSS | × RSS at start | Heap used | Consumer lag |');
+    line('|---|---|---|---|---|---|---|');
+    for (const mm of soak.minutes) line(`| ${mm.minute} | ${fmt(mm.alerts)} | ${mm.p99Ms ?? '–'} ms | ${mm.rssMB} MiB | ${mm.rssGrowthFromStart} | ${mm.heapUsedMB} MiB | ${fmt(mm.lag)} |`);
+    line();
+  }
+
   line('### CPU use and load per phase');
   line();
   line('CPU-seconds per wall-second from /proc (1.0 = one core busy). "other" is machine busy time not spent in the detector, Kafka, Redis or the benchmark process (e.g. tests running at the same time).');

@@ -52,6 +52,20 @@ export interface PhaseResults {
   latency?: LatencyPhase;
   [key: ExtraLatencyKey]: LatencyPhase | undefined;
   memory?: MemoryPhase;
+  /** --soak: minutes at half the sustained rate. */
+  soak?: LatencyPhase;
+}
+
+export interface SoakMinute {
+  minute: number;
+  alerts: number;
+  p99Ms: number | null;
+  rssMB: number;
+  heapUsedMB: number;
+  /** Sum over partitions of detector_consumer_lag at the minute's end. */
+  lag: number;
+  /** RSS at the minute's end ÷ RSS when the soak began. */
+  rssGrowthFromStart: number;
 }
 
 export interface LoadNote {
@@ -128,6 +142,9 @@ export interface ThroughputPhase {
 export type BucketSummary = HistogramDelta & { p50MsAtMost: number | null; p99MsAtMost: number | null; p999MsAtMost: number | null };
 
 export interface LatencyPhase extends LiveProduceResult {
+  /** Soak only: the sender population, and the figures per minute. */
+  senders?: number;
+  minutes?: SoakMinute[];
   burstShare: number;
   eventTimestamps: string;
   expectedAlerts: number;

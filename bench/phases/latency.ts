@@ -1,10 +1,10 @@
 // Phase c: latency produce -> alert in Redis with the throughput detector, caught up: at half the sustained rate (the
 // benchmark's definition), then at fixed lower rates (on 2 shared cores the half-rate run can saturate the machine).
 import type { BenchContext } from '../context.ts';
-import { cpuMeter, formatRuntime, gcDelta, histogramDelta, log, now, round, runtimeStats, sleep, summarise, total, withTimeout, type DetectorProcess, type HistogramDelta } from '../lib.ts';
+import { cpuMeter, formatRuntime, gcDelta, histogramDelta, log, now, round, runtimeStats, sleep, summarise, total, withTimeout, mb, type DetectorProcess, type HistogramDelta, type Samples } from '../lib.ts';
 import { absolute } from '../alert-listener.ts';
 import { produceLive, type LiveTrigger } from '../produce.ts';
-import type { BucketSummary, ExtraLatencyKey, LatencyPhase } from '../report.ts';
+import type { BucketSummary, ExtraLatencyKey, LatencyPhase, SoakMinute } from '../report.ts';
 
 export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess, topic: string, sustained: number): Promise<void> {
   const { opts } = ctx;
@@ -21,6 +21,32 @@ export async function latencyPhases(ctx: BenchContext, detector: DetectorProcess
     await ctx.checkSentinel(run.key);
     ctx.saveProgress();
   }
+  if (opts.soakMinutes > 0) {
+    // Half the sustained rate for minutes on end. Senders come from a fixed population, each paying every 40 s (3 in
+    // 60 s never happens by chance), so the window holds them all: a steady state to watch for growth and lag.
+    const rate = Math.max(100, Math.round(opts.liveRate ?? sustained / 2));
+    ctx.report.phases.soak = await ctx.redisPhase('soak', () =>
+      measureLatency(ctx, detector, topic, 'soak', rate, opts.soakMinutes * 60, opts.liveBurstShare, runs.length, { senders: rate * 40 }));
+    await ctx.checkSentinel('soak');
+    ctx.saveProgress();
+  }
+}
+
+/** Soak figures per minute: alerts (by send time) and their p99, and the detector's RSS, heap and lag at the minute's end. */
+function perMinute(start: Samples, samples: Array<{ at: number; m: Samples }>, latencies: number[], sentAts: number[]): SoakMinute[] {
+  const t0 = samples.length > 0 ? samples[0]!.at - 60_000 : 0;
+  return samples.map(({ m }, i) => {
+    const inMinute = latencies.filter((_, k) => Math.floor((sentAts[k]! - t0) / 60_000) === i);
+    return {
+      minute: i + 1,
+      alerts: inMinute.length,
+      p99Ms: inMinute.length > 0 ? summarise(inMinute).p99Ms : null,
+      rssMB: mb(total(m, 'detector_process_resident_memory_bytes')),
+      heapUsedMB: mb(total(m, 'detector_nodejs_heap_size_used_bytes')),
+      lag: total(m, 'detector_consumer_lag'),
+      rssGrowthFromStart: round(total(m, 'detector_process_resident_memory_bytes') / Math.max(1, total(start, 'detector_process_resident_memory_bytes')), 2),
+    };
+  });
 }
 
 function bucketSummary(h: HistogramDelta): BucketSummary {
@@ -29,8 +55,14 @@ function bucketSummary(h: HistogramDelta): BucketSummary {
   return { ...h, p50MsAtMost: at(0.5), p99MsAtMost: at(0.99), p999MsAtMost: at(0.999) };
 }
 
+/** A soak run: senders drawn from a fixed population (not one each), and figures per minute. */
+interface SoakOptions {
+  senders: number;
+}
+
 async function measureLatency(
   ctx: BenchContext, detector: DetectorProcess, topic: string, label: string, rate: number, seconds: number, burstShare: number, index: number,
+  soak?: SoakOptions,
 ): Promise<LatencyPhase> {
   const { opts } = ctx;
   const events = Math.round(rate * seconds);
@@ -66,9 +98,17 @@ async function measureLatency(
     const alertsBefore = total(before, 'detector_alerts_written_total');
     let expected = 0;
     const cpu = cpuMeter(ctx.watched);
+    // Soak: the detector's memory, heap and lag once a minute while the stream runs.
+    const samples: Array<{ at: number; m: Samples }> = [];
+    let sampling: Promise<void> = Promise.resolve();
+    const sampler = soak
+      ? setInterval(() => {
+        sampling = sampling.then(() => detector.metrics()).then((m) => void samples.push({ at: now(), m }), () => undefined);
+      }, 60_000)
+      : undefined;
     const live = await withTimeout(
       produceLive(ctx.producer!, topic, {
-        events, senders: events, burstShare, burstSize: opts.burstSize, malformedShare: 0,
+        events, senders: soak?.senders ?? events, burstShare, burstSize: opts.burstSize, malformedShare: 0,
         startTime: Date.now(), spanMs: seconds * 1000, seed: opts.seed + 1 + index, accountPrefix: prefix,
       }, {
         rate, tickMs: 10, maxBatch: 4000, threshold: ctx.threshold,
@@ -79,6 +119,8 @@ async function measureLatency(
       }),
       seconds * 1000 * 3 + 30_000, 'live produce',
     );
+    if (sampler) clearInterval(sampler);
+    await sampling;
     // Wait (bounded) for the remaining alerts and for the detector to process the whole live stream.
     const waitUntil = now() + 20_000;
     while (now() < waitUntil && triggers.size > 0) await sleep(50);
@@ -108,8 +150,11 @@ async function measureLatency(
     log(`  ${formatRuntime(runtime)}`);
     if (triggers.size > 0) ctx.note(`${label}: ${triggers.size} of ${expected} expected alerts did not arrive within 20 s after the stream`);
     if (live.achievedRate < rate * 0.95) ctx.note(`${label}: the producer reached ${live.achievedRate}/s of the ${rate}/s target`);
+    const minutes = soak ? perMinute(before, samples, latencies, sentAts) : undefined;
+    for (const mm of minutes ?? []) log(`  minute ${mm.minute}: ${mm.alerts} alerts, p99 ${mm.p99Ms} ms; RSS ${mm.rssMB} MB, heap ${mm.heapUsedMB} MB, lag ${mm.lag}`);
     return {
       ...live,
+      ...(minutes ? { minutes, senders: soak!.senders } : {}),
       burstShare,
       eventTimestamps: 'Date.now() at send time',
       expectedAlerts: expected,
