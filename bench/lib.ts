@@ -277,9 +277,15 @@ function notePeaks(peaks: RuntimePeaks, m: Samples): void {
 }
 
 /** Upper bound (ms) of the histogram bucket holding the p-th observation, at most `maxMs` (when known). */
-function bucketPercentileMs(buckets: Record<string, number>, count: number, p: number, maxMs: number): number {
+/** Upper bound (ms) of the histogram bucket holding the p-th observation; null when past the last finite bound. */
+export function bucketBoundMs(buckets: Record<string, number>, count: number, p: number): number | null {
   const bounds = Object.entries(buckets).filter(([le]) => le !== '+Inf').map(([le, n]) => [Number(le) * 1000, n] as const).sort((x, y) => x[0] - y[0]);
-  const le = bounds.find(([, n]) => n >= p * count)?.[0] ?? Number.POSITIVE_INFINITY;
+  return bounds.find(([, n]) => n >= p * count)?.[0] ?? null;
+}
+
+/** The same, capped by the largest observation when it is known (> 0). */
+function bucketPercentileMs(buckets: Record<string, number>, count: number, p: number, maxMs: number): number {
+  const le = bucketBoundMs(buckets, count, p) ?? Number.POSITIVE_INFINITY;
   return round(maxMs > 0 ? Math.min(le, maxMs) : le, 2);
 }
 

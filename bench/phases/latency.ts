@@ -1,7 +1,7 @@
 // Phase c: latency produce -> alert in Redis with the throughput detector, caught up: at half the sustained rate (the
 // benchmark's definition), then at fixed lower rates (on 2 shared cores the half-rate run can saturate the machine).
 import type { BenchContext } from '../context.ts';
-import { cpuMeter, formatRuntime, gcDelta, histogramDelta, log, now, round, runtimeStats, sleep, summarise, total, withTimeout, mb, type DetectorProcess, type HistogramDelta, type Samples } from '../lib.ts';
+import { bucketBoundMs, cpuMeter, formatRuntime, gcDelta, histogramDelta, log, now, round, runtimeStats, sleep, summarise, total, withTimeout, mb, type DetectorProcess, type HistogramDelta, type Samples } from '../lib.ts';
 import { absolute } from '../alert-listener.ts';
 import { produceLive, type LiveTrigger } from '../produce.ts';
 import type { BucketSummary, ExtraLatencyKey, LatencyPhase, SoakMinute } from '../report.ts';
@@ -50,8 +50,7 @@ function perMinute(start: Samples, samples: Array<{ at: number; m: Samples }>, l
 }
 
 function bucketSummary(h: HistogramDelta): BucketSummary {
-  const bounds = Object.entries(h.buckets).filter(([le]) => le !== '+Inf').map(([le, n]) => [Number(le) * 1000, n] as const).sort((a, b) => a[0] - b[0]);
-  const at = (q: number) => bounds.find(([, n]) => n >= q * h.count)?.[0] ?? null;
+  const at = (q: number) => bucketBoundMs(h.buckets, h.count, q);
   return { ...h, p50MsAtMost: at(0.5), p99MsAtMost: at(0.99), p999MsAtMost: at(0.999) };
 }
 
