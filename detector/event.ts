@@ -18,7 +18,11 @@ const ID_FIELDS = ['transaction_id', 'sender_account_id', 'receiver_account_id',
 /** The largest time a Date holds, in ms either side of 1970. */
 const MAX_DATE_MS = 8_640_000_000_000_000;
 
-const id = (what: string) => z.string({ error: `${what} must be a string` }).trim().min(1, `${what} is empty`).max(128, `${what} is longer than 128 characters`);
+// Well-formed: a lone surrogate would not survive the UTF-8 of checkpoints and alerts (it reads back as U+FFFD), so a
+// replay after a restore would count it as another account.
+const id = (what: string) =>
+  z.string({ error: `${what} must be a string` }).trim().min(1, `${what} is empty`).max(128, `${what} is longer than 128 characters`)
+    .refine((s) => s.isWellFormed(), `${what} is not well-formed Unicode (it holds a lone surrogate)`);
 
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
@@ -59,7 +63,7 @@ export type ParseResult = { ok: true; event: PaymentEvent } | { ok: false; reaso
 function fastId(v: unknown): string | undefined {
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
-  return s.length >= 1 && s.length <= 128 ? s : undefined;
+  return s.length >= 1 && s.length <= 128 && s.isWellFormed() ? s : undefined;
 }
 
 /**

@@ -10,13 +10,15 @@
 //   the state of senders idle for two windows be dropped without changing any result.
 // - The alert id is a hash of the sender and the transaction ids that triggered it.
 //
-// Memory: senders are interned to slot numbers, and a slot's entries live in flat typed arrays (struct of arrays),
-// so a million senders in the window are a few arrays, not a million objects for the garbage collector to trace.
+// Memory: senders are interned to slot numbers through an open-addressing hash table, and a slot's entries live in
+// flat typed arrays (struct of arrays). Account and transaction ids are bytes in a StringArena, not V8 strings. So a
+// million senders in the window are a few dozen buffers, not millions of objects for the garbage collector to trace.
 // Windows longer than a few entries (a high threshold) spill into a small per-sender object.
 import { createHash } from 'node:crypto';
 import type { Alert } from '../contracts/alert.ts';
 import type { SegmentWriter } from '../contracts/checkpoint-segment.ts';
 import type { PaymentEvent } from './event.ts';
+import { hashString, StringArena } from './string-arena.ts';
 
 export interface VelocityRule {
   threshold: number;
@@ -51,27 +53,38 @@ export class PartitionVelocityState {
   readonly partition: number;
   /** Entries per slot in the flat arrays. */
   private readonly inline: number;
+  private readonly arena = new StringArena();
 
-  // Slots: a sender's number while it has entries. Slot s holds counts[s] entries, at times/ids[s * inline + k]
+  // Slots: a sender's number while it has entries. Slot s holds counts[s] entries, at times/idHandles[s * inline + k]
   // when counts[s] <= inline, else in spill.get(s). A count of 0 is a free slot.
-  private readonly index = new Map<string, number>();
-  private names: Array<string | undefined> = [];
   private counts: Uint16Array;
   private times: Float64Array;
-  private ids: Array<string | undefined> = [];
-  private readonly spill = new Map<number, SenderWindow>();
-  private readonly free: number[] = [];
+  /** Arena handles of the entries' transaction ids. */
+  private idHandles: Int32Array;
+  /** Arena handle of each slot's sender, and the sender's hash. */
+  private nameHandles: Int32Array;
+  private hashes: Int32Array;
+  private readonly spill = new Map<number, SpilledWindow>();
+  private free: Int32Array;
+  private freeCount = 0;
   /** Slots [0, high) have been used. */
   private high = 0;
+  private senders = 0;
 
-  // What changed since the last takeDelta(): dirty slots, and senders whose window was emptied (alert or idle).
+  // Sender → slot: linear probing over a power-of-two table of slot + 1 (0 is empty), at most half full.
+  private table: Int32Array;
+  private mask: number;
+
+  // What changed since the last takeDelta(): dirty slots, and senders whose window was emptied (alert or idle), as
+  // arena handles freed once written.
   private dirtyMark: Uint8Array;
   private dirty: number[] = [];
-  private removed: string[] = [];
+  private removed: number[] = [];
 
   // One window being worked on, oldest first (a window holds at most threshold entries while an event is applied).
   private scratchTimes: Float64Array;
-  private readonly scratchIds: string[] = [];
+  private scratchIds: Int32Array;
+  private readonly scratchStrings: string[] = [];
 
   constructor(rule: VelocityRule, topic: string, partition: number) {
     this.rule = rule;
@@ -79,23 +92,38 @@ export class PartitionVelocityState {
     this.partition = partition;
     this.inline = Math.min(rule.threshold - 1, INLINE_ENTRIES);
     this.scratchTimes = new Float64Array(rule.threshold + 1);
+    this.scratchIds = new Int32Array(rule.threshold + 1);
     const capacity = 1024;
     this.counts = new Uint16Array(capacity);
     this.dirtyMark = new Uint8Array(capacity);
     this.times = new Float64Array(capacity * this.inline);
+    this.idHandles = new Int32Array(capacity * this.inline);
+    this.nameHandles = new Int32Array(capacity);
+    this.hashes = new Int32Array(capacity);
+    this.free = new Int32Array(capacity);
+    this.table = new Int32Array(2 * capacity);
+    this.mask = this.table.length - 1;
   }
 
   /** Senders with entries in the window. */
   get size(): number {
-    return this.index.size;
+    return this.senders;
+  }
+
+  /** Bytes of off-heap buffers the state holds (slot arrays, hash table, string arena). */
+  get bufferBytes(): number {
+    return this.counts.byteLength + this.dirtyMark.byteLength + this.times.byteLength + this.idHandles.byteLength
+      + this.nameHandles.byteLength + this.hashes.byteLength + this.free.byteLength + this.table.byteLength + this.arena.bytes;
   }
 
   /** One sender's entries, oldest first (a copy), or undefined if it has none. */
   window(sender: string): SenderWindow | undefined {
-    const slot = this.index.get(sender);
-    if (slot === undefined) return undefined;
+    const slot = this.find(sender, hashString(sender));
+    if (slot < 0) return undefined;
     const n = this.load(slot);
-    return { times: Array.from(this.scratchTimes.subarray(0, n)), ids: this.scratchIds.slice(0, n) };
+    const ids: string[] = [];
+    for (let k = 0; k < n; k++) ids.push(this.arena.get(this.scratchIds[k]!));
+    return { times: Array.from(this.scratchTimes.subarray(0, n)), ids };
   }
 
   apply(event: PaymentEvent, offset: string): Outcome {
@@ -108,10 +136,11 @@ export class PartitionVelocityState {
     }
 
     const sender = event.sender_account_id;
-    const slot = this.index.get(sender);
+    const hash = hashString(sender);
+    const slot = this.find(sender, hash);
     const st = this.scratchTimes;
     const sid = this.scratchIds;
-    let n = slot === undefined ? 0 : this.load(slot);
+    let n = slot < 0 ? 0 : this.load(slot);
     // Insert keeping time order (usually an append).
     let i = n;
     while (i > 0 && st[i - 1]! > t) {
@@ -120,7 +149,7 @@ export class PartitionVelocityState {
       i--;
     }
     st[i] = t;
-    sid[i] = event.transaction_id;
+    sid[i] = this.arena.put(event.transaction_id);
     n++;
     // Drop entries that fell out of the window ending at the sender's newest event.
     const cutoff = st[n - 1]! - windowMs;
@@ -128,10 +157,13 @@ export class PartitionVelocityState {
     while (from < n && st[from]! <= cutoff) from++;
 
     if (n - from < this.rule.threshold) {
-      this.store(slot ?? this.allocate(sender), from, n);
+      for (let k = 0; k < from; k++) this.arena.free(sid[k]!);
+      this.store(slot < 0 ? this.allocate(sender, hash) : slot, from, n);
       return COUNTED;
     }
-    const transactionIds = sid.slice(from, n);
+    const transactionIds: string[] = [];
+    for (let k = from; k < n; k++) transactionIds.push(this.arena.get(sid[k]!));
+    for (let k = 0; k < n; k++) this.arena.free(sid[k]!);
     const alert: Alert = {
       alert_id: alertIdFor(sender, transactionIds),
       sender_account_id: sender,
@@ -145,8 +177,48 @@ export class PartitionVelocityState {
       receiver_account_id: event.receiver_account_id,
       source: { topic: this.topic, partition: this.partition, offset },
     };
-    if (slot !== undefined) this.release(slot);
+    if (slot >= 0) {
+      this.counts[slot] = 0; // its entries' ids were freed above
+      this.release(slot);
+    }
     return { kind: 'alert', alert };
+  }
+
+  /** The sender's slot, or -1. */
+  private find(sender: string, hash: number): number {
+    const table = this.table;
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const e = table[i]!;
+      if (e === 0) return -1;
+      const slot = e - 1;
+      if (this.hashes[slot] === hash && this.arena.equals(this.nameHandles[slot]!, sender)) return slot;
+    }
+  }
+
+  private tableInsert(slot: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let i = this.hashes[slot]! & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  }
+
+  /** Remove a slot from the table, shifting later entries of its probe run back (no tombstones). */
+  private tableDelete(slot: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let i = this.hashes[slot]! & mask;
+    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
+      const home = this.hashes[table[j]! - 1]! & mask;
+      // Entry j may move into the hole at i unless its home lies cyclically in (i, j].
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (stays) continue;
+      table[i] = table[j]!;
+      i = j;
+    }
+    table[i] = 0;
   }
 
   /** Copy a slot's entries into the scratch window; returns their count. */
@@ -156,7 +228,7 @@ export class PartitionVelocityState {
       const base = slot * this.inline;
       for (let k = 0; k < n; k++) {
         this.scratchTimes[k] = this.times[base + k]!;
-        this.scratchIds[k] = this.ids[base + k]!;
+        this.scratchIds[k] = this.idHandles[base + k]!;
       }
     } else {
       const w = this.spill.get(slot)!;
@@ -168,20 +240,18 @@ export class PartitionVelocityState {
     return n;
   }
 
-  /** Make scratch entries [from, to) the slot's window (to > from). */
+  /** Make scratch entries [from, to) the slot's window (to > from); the ids' handles pass to the slot. */
   private store(slot: number, from: number, to: number, markDirty = true): void {
     const n = to - from;
-    const base = slot * this.inline;
     if (n <= this.inline) {
+      const base = slot * this.inline;
       for (let k = 0; k < n; k++) {
         this.times[base + k] = this.scratchTimes[from + k]!;
-        this.ids[base + k] = this.scratchIds[from + k];
+        this.idHandles[base + k] = this.scratchIds[from + k]!;
       }
-      for (let k = n; k < this.inline; k++) this.ids[base + k] = undefined;
       if (this.counts[slot]! > this.inline) this.spill.delete(slot);
     } else {
-      this.spill.set(slot, { times: Array.from(this.scratchTimes.subarray(from, to)), ids: this.scratchIds.slice(from, to) });
-      for (let k = 0; k < this.inline; k++) this.ids[base + k] = undefined;
+      this.spill.set(slot, { times: Array.from(this.scratchTimes.subarray(from, to)), ids: Array.from(this.scratchIds.subarray(from, to)) });
     }
     this.counts[slot] = n;
     if (markDirty && this.dirtyMark[slot] === 0) {
@@ -190,43 +260,60 @@ export class PartitionVelocityState {
     }
   }
 
-  private allocate(sender: string): number {
-    let slot = this.free.pop();
-    if (slot === undefined) {
+  private allocate(sender: string, hash: number): number {
+    let slot: number;
+    if (this.freeCount > 0) slot = this.free[--this.freeCount]!;
+    else {
       slot = this.high++;
       if (slot >= this.counts.length) this.grow();
-      for (let k = 0; k < this.inline; k++) this.ids.push(undefined);
-      this.names.push(undefined);
     }
-    this.names[slot] = sender;
-    this.index.set(sender, slot);
+    this.nameHandles[slot] = this.arena.put(sender);
+    this.hashes[slot] = hash;
+    if (2 * (this.senders + 1) > this.table.length) this.rehash(2 * this.table.length);
+    this.tableInsert(slot);
+    this.senders++;
     return slot;
   }
 
   private grow(): void {
     const capacity = this.counts.length * 2;
-    const counts = new Uint16Array(capacity);
-    counts.set(this.counts);
-    this.counts = counts;
-    const dirtyMark = new Uint8Array(capacity);
-    dirtyMark.set(this.dirtyMark);
-    this.dirtyMark = dirtyMark;
-    const times = new Float64Array(capacity * this.inline);
-    times.set(this.times);
-    this.times = times;
+    const widen = <T extends Uint8Array | Uint16Array | Int32Array | Float64Array>(a: T, make: (n: number) => T, per = 1): T => {
+      const b = make(capacity * per);
+      b.set(a);
+      return b;
+    };
+    this.counts = widen(this.counts, (n) => new Uint16Array(n));
+    this.dirtyMark = widen(this.dirtyMark, (n) => new Uint8Array(n));
+    this.times = widen(this.times, (n) => new Float64Array(n), this.inline);
+    this.idHandles = widen(this.idHandles, (n) => new Int32Array(n), this.inline);
+    this.nameHandles = widen(this.nameHandles, (n) => new Int32Array(n));
+    this.hashes = widen(this.hashes, (n) => new Int32Array(n));
+    this.free = widen(this.free, (n) => new Int32Array(n));
   }
 
-  /** The sender's window is empty (an alert, or idle): free its slot. */
+  /** A table of `size` entries holding every slot in use (those with entries). */
+  private rehash(size: number): void {
+    this.table = new Int32Array(size);
+    this.mask = size - 1;
+    for (let slot = 0; slot < this.high; slot++) if (this.counts[slot]! > 0) this.tableInsert(slot);
+  }
+
+  /** The sender's window is empty (an alert, or idle): free its slot (and its entries' ids, if it still has any). */
   private release(slot: number, record = true): void {
-    const sender = this.names[slot]!;
-    this.index.delete(sender);
-    this.names[slot] = undefined;
-    if (this.counts[slot]! > this.inline) this.spill.delete(slot);
-    const base = slot * this.inline;
-    for (let k = 0; k < this.inline; k++) this.ids[base + k] = undefined;
+    const n = this.counts[slot]!;
+    if (n > this.inline) {
+      for (const h of this.spill.get(slot)!.ids) this.arena.free(h);
+      this.spill.delete(slot);
+    } else {
+      const base = slot * this.inline;
+      for (let k = 0; k < n; k++) this.arena.free(this.idHandles[base + k]!);
+    }
+    this.tableDelete(slot);
+    this.senders--;
     this.counts[slot] = 0;
-    this.free.push(slot);
-    if (record) this.removed.push(sender);
+    this.free[this.freeCount++] = slot;
+    if (record) this.removed.push(this.nameHandles[slot]!);
+    else this.arena.free(this.nameHandles[slot]!);
   }
 
   private newest(slot: number): number {
@@ -245,11 +332,18 @@ export class PartitionVelocityState {
 
   private writeSlot(out: SegmentWriter, slot: number): void {
     const n = this.counts[slot]!;
-    if (n <= this.inline) out.record(this.names[slot]!, n, this.times, this.ids, slot * this.inline);
-    else {
+    const names = this.scratchStrings;
+    let times: ArrayLike<number>;
+    if (n <= this.inline) {
+      const base = slot * this.inline;
+      for (let k = 0; k < n; k++) names[k] = this.arena.get(this.idHandles[base + k]!);
+      times = this.times.subarray(base, base + n);
+    } else {
       const w = this.spill.get(slot)!;
-      out.record(this.names[slot]!, n, w.times, w.ids, 0);
+      for (let k = 0; k < n; k++) names[k] = this.arena.get(w.ids[k]!);
+      times = w.times;
     }
+    out.record(this.arena.get(this.nameHandles[slot]!), n, times, names, 0);
   }
 
   /**
@@ -257,7 +351,10 @@ export class PartitionVelocityState {
    * of each sender that changed. (A sender emptied and then seen again has both, in that order.)
    */
   takeDelta(out: SegmentWriter): void {
-    for (const sender of this.removed) out.record(sender, 0, this.times, this.ids, 0);
+    for (const h of this.removed) {
+      out.record(this.arena.get(h), 0, this.times, this.scratchStrings, 0);
+      this.arena.free(h);
+    }
     for (const slot of this.dirty) {
       this.dirtyMark[slot] = 0;
       if (this.counts[slot]! > 0) this.writeSlot(out, slot);
@@ -287,17 +384,25 @@ export class PartitionVelocityState {
   /** Rebuilding from a checkpoint: one record, which replaces whatever the sender had (no entries: removed). */
   restoreRecord(sender: string, times: readonly number[], ids: readonly string[]): void {
     if (times.length !== ids.length) throw new Error(`checkpoint record of ${sender} has ${times.length} times and ${ids.length} ids`);
-    const existing = this.index.get(sender);
-    if (times.length === 0) {
-      if (existing !== undefined) this.release(existing, false);
-      return;
-    }
+    const hash = hashString(sender);
+    const existing = this.find(sender, hash);
+    if (existing >= 0) this.release(existing, false);
+    if (times.length === 0) return;
     // More entries than the threshold allows (it was lowered since): kept, and the sender's next event alerts.
-    if (times.length + 1 >= this.scratchTimes.length) this.scratchTimes = new Float64Array(times.length + 2);
+    if (times.length + 1 >= this.scratchTimes.length) {
+      this.scratchTimes = new Float64Array(times.length + 2);
+      this.scratchIds = new Int32Array(times.length + 2);
+    }
     for (let k = 0; k < times.length; k++) {
       this.scratchTimes[k] = times[k]!;
-      this.scratchIds[k] = ids[k]!;
+      this.scratchIds[k] = this.arena.put(ids[k]!);
     }
-    this.store(existing ?? this.allocate(sender), 0, times.length, false);
+    this.store(this.allocate(sender, hash), 0, times.length, false);
   }
+}
+
+/** A window longer than the inline entries: times and arena handles of ids, oldest first. */
+interface SpilledWindow {
+  times: number[];
+  ids: number[];
 }

@@ -238,7 +238,7 @@ const nearValid = wirePayment().chain((p) =>
     }),
 );
 
-const anyKey = fc.oneof(fc.constant(null), fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('ACC_100', '', ' ACC_100'));
+const anyKey = fc.oneof(fc.constant(null), fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('ACC_100', '', ' ACC_100', '\ud800', 'ACC_\udfff'));
 /** Any message value: strings, JSON of any shape, raw bytes, empty, null. */
 const anyValue: fc.Arbitrary<Buffer | string | null> = fc.oneof(
   fc.constant(null),
@@ -310,6 +310,8 @@ describe('parsePaymentEvent (properties)', () => {
       fc.tuple(idField, fc.oneof(fc.constant(''), padding)).map(([f, v]): Break => ({ what: `blank ${f}`, reason: new RegExp(`^${f}: ${f} is empty$`), apply: (es, s) => keep(set(es, f, v), s) })),
       fc.tuple(idField, fc.string({ minLength: 129, maxLength: 300, unit: 'grapheme-ascii' }).filter((v) => v.trim().length > 128))
         .map(([f, v]): Break => ({ what: `long ${f}`, reason: new RegExp(`^${f}: ${f} is longer than 128 characters$`), apply: (es, s) => keep(set(es, f, v), s) })),
+      fc.tuple(fc.constantFrom('transaction_id', 'receiver_account_id', 'region'), fc.constantFrom('\ud800', 'a\udbffz', '\udc00b'))
+        .map(([f, v]): Break => ({ what: `lone surrogate in ${f}`, reason: new RegExp(`^${f}: ${f} is not well-formed Unicode`), apply: (es, s) => keep(set(es, f, v), s) })),
       fc.tuple(idField, fc.oneof(fc.integer(), fc.boolean(), fc.constant({ obj: [['toString', 1]] } as J), fc.constant({ arr: [null] } as J)))
         .map(([f, v]): Break => ({ what: `non-string ${f}`, reason: new RegExp(`^${f}: ${f} must be a string$`), apply: (es, s) => keep(set(es, f, v), s) })),
       fc.oneof(fc.constant(0), fc.constant({ raw: '-0' } as J), fc.double({ max: 0, noNaN: true, noDefaultInfinity: true }))

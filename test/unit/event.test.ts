@@ -42,6 +42,8 @@ describe('parsePaymentEvent', () => {
     ['a timestamp far in the future', { ...good, timestamp: now + 3_600_000 }, /in the future/],
     ['an invalid calendar date', { ...good, timestamp: '2026-13-45T00:00:00Z' }, /not a valid date/],
     ['an empty sender', { ...good, sender_account_id: '' }, /sender_account_id is empty/],
+    ['a lone surrogate in the transaction id', { ...good, transaction_id: 'tx\ud800' }, /transaction_id is not well-formed Unicode/],
+    ['a lone surrogate in the sender', { ...good, sender_account_id: '\udc00ACC' }, /sender_account_id is not well-formed Unicode/, '\udc00ACC'],
     ['a key that differs from the sender', good, /does not match sender_account_id/, 'ACC_999'],
     ['no key', good, /^message has no key \(it must be sender_account_id "ACC_100"\)$/, null],
   ];
