@@ -121,6 +121,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     code ||= 1;
   }
   redisMemory.stop();
+  metrics.close();
   server.close();
   redis.disconnect();
   checkpointRedis.disconnect();

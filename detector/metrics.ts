@@ -116,6 +116,9 @@ export class DetectorMetrics {
     registers: [this.registry],
   });
 
+  private readonly gcObserver: PerformanceObserver;
+  private readonly loopTimer: NodeJS.Timeout;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'detector_' });
     const kinds: Record<number, string> = {
@@ -124,20 +127,27 @@ export class DetectorMetrics {
       [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
       [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
     };
-    new PerformanceObserver((list) => {
+    this.gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const kind = kinds[((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? -1] ?? 'other';
         const s = e.duration / 1000;
         this.gcPauseSeconds.observe({ kind }, s);
         if (s > (this.gcMax.get(kind) ?? 0)) this.gcMax.set(kind, s);
       }
-    }).observe({ entryTypes: ['gc'] });
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
     let last = performance.now();
-    setInterval(() => {
+    this.loopTimer = setInterval(() => {
       const t = performance.now();
       this.eventLoopDelaySeconds.observe(Math.max(0, t - last - 10) / 1000);
       last = t;
     }, 10).unref();
+  }
+
+  /** Stop the GC observer and the event-loop timer (the registry keeps what it has). */
+  close(): void {
+    this.gcObserver.disconnect();
+    clearInterval(this.loopTimer);
   }
 
   setLag(partition: number, lag: number): void {

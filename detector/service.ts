@@ -219,7 +219,9 @@ export class Detector {
     if (messages.length === 0) return;
     const timer = this.metrics.batchSeconds.startTimer();
     const newest = messages[messages.length - 1]!.timestamp;
-    if (newest !== undefined) this.metrics.recordAgeSeconds.observe(Math.max(0, Date.now() - Number(newest)) / 1000);
+    // A record without a create time carries -1 (or a producer sent 0): no age can be told from it.
+    const newestMs = newest === undefined ? 0 : Number(newest);
+    if (newestMs > 0) this.metrics.recordAgeSeconds.observe(Math.max(0, Date.now() - newestMs) / 1000);
     const p = await this.ownerOf(topic, partition);
     const first = toOffset(messages[0]!.offset);
     if (toOffset(batch.highWatermark) < p.nextOffset) {
@@ -291,9 +293,9 @@ export class Detector {
         const outcome = p.state.apply(parsed.event, m.offset);
         if (outcome.kind === 'alert') {
           alerts.push(outcome.alert);
-          if (m.timestamp !== undefined) alertRecordTimes.push(Number(m.timestamp));
-        }
-        else if (outcome.kind === 'counted') counted++;
+          const recordMs = m.timestamp === undefined ? 0 : Number(m.timestamp);
+          if (recordMs > 0) alertRecordTimes.push(recordMs);
+        } else if (outcome.kind === 'counted') counted++;
         else {
           // Too old to take part in the rule: kept on the dead-letter topic, where it can be seen and replayed.
           late++;

@@ -46,7 +46,7 @@ class ScriptedConsumer implements PaymentsConsumer {
   async stop() {
     this.running = false;
   }
-  deliver(messages: Array<{ offset: number; key: string | null; value: string }>, partition = 0, highWatermark?: number) {
+  deliver(messages: Array<{ offset: number; key: string | null; value: string; timestamp?: string }>, partition = 0, highWatermark?: number) {
     const control: BatchControl = {
       markConsumed: (o) => void this.marked.push(o),
       seek: (o) => void this.seeks.push(o),
@@ -60,7 +60,9 @@ class ScriptedConsumer implements PaymentsConsumer {
       topic: TOPIC,
       partition,
       highWatermark: String(highWatermark ?? (messages.at(-1)?.offset ?? 0) + 1),
-      messages: messages.map((m) => ({ offset: String(m.offset), key: m.key === null ? null : Buffer.from(m.key), value: Buffer.from(m.value), headers: {} })),
+      messages: messages.map((m) => ({
+        offset: String(m.offset), key: m.key === null ? null : Buffer.from(m.key), value: Buffer.from(m.value), headers: {}, ...(m.timestamp ? { timestamp: m.timestamp } : {}),
+      })),
     };
     return this.onBatch!(batch, control);
   }
@@ -188,6 +190,24 @@ describe('detector pipeline through its adapters', () => {
     expect(consumer.marked).toStrictEqual(['9']);
     expect(consumer.commits).toStrictEqual(['10']);
     expect(store.saved.offset).toBe('10');
+  });
+
+  it('when records carry no create time (-1) or 0, then they are left out of the latency histograms, which count only timed records', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    const untimed = workload().map((m, i) => ({ ...m, timestamp: i % 2 === 0 ? '-1' : '0' }));
+    await consumer.deliver(untimed);
+    const count = async (name: string) =>
+      (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => (v as { metricName?: string }).metricName === `${name}_count`)!.value;
+    expect(await count('detector_alert_latency_seconds')).toBe(0);
+    expect(await count('detector_record_age_seconds')).toBe(0);
+    const timed = [payment(10, 'C', 10), payment(11, 'C', 11), payment(12, 'C', 12)].map((m) => ({ ...m, timestamp: String(Date.now() - 20) }));
+    await consumer.deliver(timed);
+    await detector.stop();
+    metrics.close();
+    expect(store.alerts.size).toBe(4);
+    expect(await count('detector_record_age_seconds')).toBe(1);
+    expect(await count('detector_alert_latency_seconds')).toBe(1);
   });
 
   it('when Redis refuses the alert writes for a while, then the batch is retried until they land and no alert is skipped', async () => {
