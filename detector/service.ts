@@ -117,6 +117,15 @@ export class Detector {
   }) {
     ({ consumer: this.consumer, dlq: this.dlq, store: this.store, metrics: this.metrics, log: this.log, options: this.opts } = deps);
     this.snapshotPolicy = this.opts.snapshot ?? DEFAULT_SNAPSHOT_POLICY;
+    this.metrics.windowState = () => {
+      let senders = 0;
+      let bytes = 0;
+      for (const p of this.owned.values()) {
+        senders += p.state.size;
+        bytes += p.state.bufferBytes;
+      }
+      return { senders, bytes };
+    };
     const consumer = this.consumer;
     // After any rebalance, re-read every partition from its checkpoint: another member may have moved it on.
     consumer.onRebalance(() => {

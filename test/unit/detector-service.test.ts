@@ -192,7 +192,7 @@ describe('detector pipeline through its adapters', () => {
     expect(store.saved.offset).toBe('10');
   });
 
-  it('when records carry no create time (-1) or 0, then they are left out of the latency histograms, which count only timed records', async () => {
+  it('when records carry no create time (-1) or 0, then they are left out of the latency histograms, which count only timed records; the window gauges follow the state', async () => {
     const { consumer, store, metrics, detector } = setup();
     await detector.start();
     const untimed = workload().map((m, i) => ({ ...m, timestamp: i % 2 === 0 ? '-1' : '0' }));
@@ -203,10 +203,15 @@ describe('detector pipeline through its adapters', () => {
     expect(await count('detector_record_age_seconds')).toBe(0);
     const timed = [payment(10, 'C', 10), payment(11, 'C', 11), payment(12, 'C', 12)].map((m) => ({ ...m, timestamp: String(Date.now() - 20) }));
     await consumer.deliver(timed);
+    const gauge = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values[0]!.value;
+    expect(await gauge('detector_window_senders')).toBe(0); // A and C alerted, so their windows are empty
+    await consumer.deliver([payment(13, 'D', 13)].map((m) => ({ ...m, timestamp: String(Date.now()) })));
+    expect(await gauge('detector_window_senders')).toBe(1);
+    expect(await gauge('detector_window_state_bytes')).toBeGreaterThan(0);
     await detector.stop();
     metrics.close();
     expect(store.alerts.size).toBe(4);
-    expect(await count('detector_record_age_seconds')).toBe(1);
+    expect(await count('detector_record_age_seconds')).toBe(2);
     expect(await count('detector_alert_latency_seconds')).toBe(1);
   });
 
