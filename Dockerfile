@@ -22,4 +22,4 @@ USER node
 EXPOSE 9464 9465 8080
 
 # kafkajs schedules negative timeouts; Node 24 would warn on each (see package.json "detector").
-CMD ["node", "--disable-warning=TimeoutNegativeWarning", "detector/main.ts"]
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "--max-semi-space-size=8", "detector/main.ts"]

@@ -330,9 +330,16 @@ export interface DetectorProcess extends RunningProcess {
   vmRss(): { rssBytes: number; hwmBytes: number } | null;
 }
 
+/**
+ * The V8 flags the detector runs with wherever it is started (package.json, ./dev, Dockerfile, docker-compose.yml):
+ * a young generation of 8 MB semi-spaces, not the default 16-32 MB. Measured on 1M senders: RSS 316 MB instead of
+ * 415 MB, longest GC pause 18-24 ms instead of 56-69 ms, for ~50% more (short) scavenges.
+ */
+export const DETECTOR_NODE_FLAGS = ['--max-semi-space-size=8'];
+
 /** Spawn the detector without waiting for it (trackEvents sees when it becomes healthy; waitHealthy waits). */
 export async function spawnDetector(env: Record<string, string>, opts: { cpuProfDir?: string; nodeArgs?: string[]; logFile?: string } = {}): Promise<DetectorProcess> {
-  const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])];
+  const nodeArgs = [...DETECTOR_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])];
   // NODE_OPTIONS unset: flags given to the benchmark (e.g. a profiler) are not the detector's.
   const p = await spawnService('detector/main.ts', { NODE_OPTIONS: undefined, ...env, DETECTOR_METRICS_HOST: '127.0.0.1' }, {
     portVar: 'DETECTOR_METRICS_PORT', nodeArgs, outputCap: 64 * 1024, ...(opts.logFile ? { logFile: opts.logFile } : {}),

@@ -1,6 +1,6 @@
 // Renders bench/README.md from a benchmark report (bench/run.ts rewrites it after every successful run).
 import { writeFileSync } from 'node:fs';
-import type { CpuReport } from './lib.ts';
+import { DETECTOR_NODE_FLAGS, type CpuReport } from './lib.ts';
 import type { MachineInfo } from './machine.ts';
 import type { BenchOptions } from './options.ts';
 import type { RuntimeStats } from './lib.ts';
@@ -79,7 +79,7 @@ export function renderReadme(r: DetectorReport, reportFile: string, profiled?: {
   line();
   line(`- Main stream: ${fmt(o.events)} events, ${fmt(o.senders)} normal senders, ${o.burstShare} of events in bursts of ${o.burstSize} (within 4 s), ${o.malformedShare} malformed, event times spread over the last hour (each normal sender every ~${fmt(Math.round(3600 / Math.max(1, o.events / o.senders)))} s, so never 3 in 60 s), seed ${o.seed}.`);
   line(`- Topics: fresh \`bench-payments-<id>\` with ${o.partitions} partitions (+ \`.dlq\`), deleted at the end. Producer: kafkajs, batches of ${fmt(o.produceBatch)}, ${o.produceConcurrency} send(s) in flight (1 keeps the stream in order: kafkajs does not keep concurrent sends in call order), acks=-1, no compression, murmur2 partitioner on the sender key.`);
-  line(`- Detector: \`node --disable-warning=TimeoutNegativeWarning detector/main.ts\` as a child process, fresh consumer group, Redis db ${o.redisDb} (flushed before and after), env ${Object.entries(r.detectorEnv ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}; everything else at its defaults (KAFKA_PARTITIONS_CONCURRENCY=1, CHECKPOINT_INTERVAL_MS=1000, maxBytesPerPartition 4 MiB, maxWaitTime 100 ms).`);
+  line(`- Detector: \`node --disable-warning=TimeoutNegativeWarning ${DETECTOR_NODE_FLAGS.join(' ')} detector/main.ts\` as a child process, fresh consumer group, Redis db ${o.redisDb} (flushed before and after), env ${Object.entries(r.detectorEnv ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}; everything else at its defaults (KAFKA_PARTITIONS_CONCURRENCY=1, CHECKPOINT_INTERVAL_MS=1000, maxBytesPerPartition 4 MiB, maxWaitTime 100 ms).`);
   line(`- Live latency stream: ${o.liveSeconds} s at ${o.liveRate ? `${o.liveRate}/s` : 'half the measured sustained throughput'}, ${o.liveBurstShare} of events in bursts, distinct senders (nobody trips the rule by chance)${(o.extraRates ?? []).length > 0 ? `${o.highShare ? `; ${o.extraSeconds} s at ${o.highShare} of it` : ''}; then ${o.extraSeconds} s each at ${o.extraRates.map((x: number) => `${fmt(x)}/s`).join(' and ')} with ${o.extraBurstShare} in bursts` : ''}.`);
   line(`- Memory phase: for each of ${[o.memorySenders].flat().map((n) => fmt(n)).join(' and ')} senders a fresh detector on a topic of its own, one event per distinct sender, event times within the last 50 s.`);
   line();
