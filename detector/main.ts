@@ -80,7 +80,7 @@ const server = await serveMetrics(
     const stalled = detector.stalledWrites(STALLED_WARN_MS).map(
       (s) => `partition ${s.partition}: ${s.what} failing for ${Math.round((Date.now() - s.sinceMs) / 1000)} s, retried without skipping: ${s.error}`,
     );
-    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning }, warnings: [...redisMemory.warnings(), ...stalled] };
+    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning, kafkaClient: config.KAFKA_CLIENT }, warnings: [...redisMemory.warnings(), ...stalled] };
   },
   config.DETECTOR_METRICS_HOST,
   config.DETECTOR_METRICS_PORT,

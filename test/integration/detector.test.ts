@@ -62,6 +62,8 @@ describe('detector on Kafka and Redis', () => {
       sub.on('pmessage', (_p, _channel, message) => published.push(message));
 
       const det = await startWith({ PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('g-') });
+      const health = (await (await fetch(`http://127.0.0.1:${det.port}/healthz`)).json()) as { details: { kafkaClient: string } };
+      expect(health.details.kafkaClient).toBe(client);
       await produce(topic, [payment(sender, 't1', T), payment(sender, 't2', T + 5000), payment(sender, 't3', T + 9000, { amount: 99.99, region: 'us-east' })]);
 
       const raw = await waitFor('the alert key', () => redis.get(`fraud:alerts:sender:${sender}`).then((v) => v ?? undefined));
@@ -222,33 +224,33 @@ describe('detector on Kafka and Redis', () => {
         expect(await countsBySender(redis)).toStrictEqual(reference.counts);
         redis.disconnect();
       });
-    });
 
-    it('when Redis and then Kafka restart mid-stream, then the detector waits, resumes and the alert set is unchanged', async () => {
-      const own = await createTopics(6);
-      const third = Math.floor(events.length / 3);
-      await produce(own.topic, events.slice(0, third));
-      const { db, redis } = await isolatedRedis();
-      const det = await start({ PAYMENTS_TOPIC: own.topic, DLQ_TOPIC: own.dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('outage-') });
-      await waitFor('the first third', async () => (await metric(det.port, 'detector_events_total')) >= third, 60_000, 50);
+      it('when Redis and then Kafka restart mid-stream, then the detector waits, resumes and the alert set is unchanged', async () => {
+        const own = await createTopics(6);
+        const third = Math.floor(events.length / 3);
+        await produce(own.topic, events.slice(0, third));
+        const { db, redis } = await isolatedRedis();
+        const det = await start({ KAFKA_CLIENT: client, PAYMENTS_TOPIC: own.topic, DLQ_TOPIC: own.dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('outage-') });
+        await waitFor('the first third', async () => (await metric(det.port, 'detector_events_total')) >= third, 60_000, 50);
 
-      await restartService('redis');
-      redis.disconnect();
-      const redis2 = redisClient(db);
-      await produce(own.topic, events.slice(third, 2 * third));
-      await waitFor('Redis to be seen again', async () => {
-        const health = await fetch(`http://127.0.0.1:${det.port}/healthz`);
-        return health.ok;
-      }, 60_000, 200);
+        await restartService('redis');
+        redis.disconnect();
+        const redis2 = redisClient(db);
+        await produce(own.topic, events.slice(third, 2 * third));
+        await waitFor('Redis to be seen again', async () => {
+          const health = await fetch(`http://127.0.0.1:${det.port}/healthz`);
+          return health.ok;
+        }, 60_000, 200);
 
-      await restartService('kafka');
-      await produce(own.topic, events.slice(2 * third));
-      await waitFor('every alert after both restarts', async () => (await redis2.xlen('fraud:alerts:stream')) >= expected, 180_000, 250);
-      expect(det.proc.exitCode).toBe(null); // the detector kept running through both outages
-      await det.stop();
-      expect((await streamAlertIds(redis2)).sort()).toStrictEqual(reference.ids);
-      expect(await countsBySender(redis2)).toStrictEqual(reference.counts);
-      redis2.disconnect();
+        await restartService('kafka');
+        await produce(own.topic, events.slice(2 * third));
+        await waitFor('every alert after both restarts', async () => (await redis2.xlen('fraud:alerts:stream')) >= expected, 180_000, 250);
+        expect(det.proc.exitCode).toBe(null); // the detector kept running through both outages
+        await det.stop();
+        expect((await streamAlertIds(redis2)).sort()).toStrictEqual(reference.ids);
+        expect(await countsBySender(redis2)).toStrictEqual(reference.counts);
+        redis2.disconnect();
+      });
     });
   });
 });
