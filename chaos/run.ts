@@ -33,6 +33,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** A prebuilt workflow bundle for the worker (see workflowBundle()); by default the worker bundles at start. */
   workflowBundle?: string;
+  /** More environment for the detector, e.g. KAFKA_CLIENT. */
+  detectorEnv?: Record<string, string>;
 }
 
 /** Build the worker's workflow bundle once for many runs (a worker then starts in about a second). */
@@ -108,7 +110,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     platform = await startPlatform({
       redisDb: CHAOS_REDIS_DB,
       taskQueuePrefix: 'chaos-',
-      detectorEnv: { CHECKPOINT_INTERVAL_MS: '200', KAFKA_SESSION_TIMEOUT_MS: String(CHAOS_SESSION_TIMEOUT_MS) },
+      detectorEnv: { CHECKPOINT_INTERVAL_MS: '200', KAFKA_SESSION_TIMEOUT_MS: String(CHAOS_SESSION_TIMEOUT_MS), ...opts.detectorEnv },
       workerEnv: { SMS_SETTLE_SECONDS: '10', ...(opts.workflowBundle ? { WORKER_WORKFLOW_BUNDLE: opts.workflowBundle } : {}) },
       twilio: { apiBase: twilio.url },
     });

@@ -3,7 +3,7 @@
 // its schema once at start with `loadConfig` (common/env.ts), which stops it naming each bad variable. Types come
 // from the schemas.
 import { z } from 'zod';
-import { durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, ratioVar, strVar } from './env.ts';
+import { choiceVar, durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, ratioVar, strVar } from './env.ts';
 
 // ---- Shared pieces ---------------------------------------------------------------------------------------------
 
@@ -86,6 +86,8 @@ export const detectorConfigSchema = z
     ALERT_DEDUPE_TTL_SECONDS: intVar({ min: 3600, default: 7 * 86_400 }),
     ALERT_STREAM_MAXLEN: intVar({ min: 1000, default: 1_000_000 }),
     CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
+    /** The Kafka client library: kafkajs (the default) or @platformatic/kafka (detector/platformatic-client.ts). */
+    KAFKA_CLIENT: choiceVar(['kafkajs', 'platformatic'], 'kafkajs'),
     KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),
     KAFKA_SESSION_TIMEOUT_MS: intVar({ min: 6000, max: 300_000, default: 10_000 }),
     /** Bytes fetched per partition per request: larger batches raise throughput and latency alike. */

@@ -76,6 +76,9 @@ export const logLevelVar = () =>
   z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
 export const listVar = (fallback: string) =>
   strVar(fallback).transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+/** One of a fixed set of names, e.g. a client library to use. */
+export const choiceVar = <const T extends readonly [string, ...string[]]>(choices: T, fallback: T[number]) =>
+  z.preprocess(blankToUndefined, z.enum(choices).default(fallback as never));
 /** A switch: `on` or `off`. */
 export const onOffVar = (fallback: 'on' | 'off') => z.preprocess(blankToUndefined, z.enum(['on', 'off']).default(fallback));
 

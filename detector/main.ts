@@ -18,14 +18,22 @@ redis.on('close', () => metrics.redisUp.set(0));
 redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
 const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, clientId: config.DETECTOR_INSTANCE_ID, logger: log };
-const consumer = new KafkajsPaymentsConsumer({
+const consumerOptions = {
   ...kafka,
   groupId: config.DETECTOR_GROUP_ID,
   topic: config.PAYMENTS_TOPIC,
   partitionsConsumedConcurrently: config.KAFKA_PARTITIONS_CONCURRENCY,
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
   maxBytesPerPartition: config.KAFKA_MAX_BYTES_PER_PARTITION,
-});
+};
+// KAFKA_CLIENT: kafkajs (the default) or @platformatic/kafka, the latter loaded only when chosen.
+const { consumer, dlq } =
+  config.KAFKA_CLIENT === 'platformatic'
+    ? await import('./platformatic-client.ts').then(({ PlatformaticDeadLetterProducer, PlatformaticPaymentsConsumer }) => ({
+        consumer: new PlatformaticPaymentsConsumer(consumerOptions),
+        dlq: new PlatformaticDeadLetterProducer(kafka),
+      }))
+    : { consumer: new KafkajsPaymentsConsumer(consumerOptions), dlq: new KafkajsDeadLetterProducer(kafka) };
 // Checkpoint segments go over a connection of their own, so alert writes never wait behind them on one socket.
 const checkpointRedis = createRedis(config, `${config.DETECTOR_INSTANCE_ID}-checkpoints`);
 checkpointRedis.on('error', (err: Error) => log.warn({ err }, 'redis checkpoint connection error (retrying)'));
@@ -36,7 +44,7 @@ const store = new AlertStore(
 );
 const detector = new Detector({
   consumer,
-  dlq: new KafkajsDeadLetterProducer(kafka),
+  dlq,
   store,
   metrics,
   log,
@@ -72,7 +80,7 @@ const server = await serveMetrics(
     const stalled = detector.stalledWrites(STALLED_WARN_MS).map(
       (s) => `partition ${s.partition}: ${s.what} failing for ${Math.round((Date.now() - s.sinceMs) / 1000)} s, retried without skipping: ${s.error}`,
     );
-    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning }, warnings: [...redisMemory.warnings(), ...stalled] };
+    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning, kafkaClient: config.KAFKA_CLIENT }, warnings: [...redisMemory.warnings(), ...stalled] };
   },
   config.DETECTOR_METRICS_HOST,
   config.DETECTOR_METRICS_PORT,
@@ -138,6 +146,6 @@ consumer.onFatal((err) => {
 await detector.start();
 await signaller?.start();
 log.info(
-  { topic: config.PAYMENTS_TOPIC, group: config.DETECTOR_GROUP_ID, threshold: config.VELOCITY_FRAUD_THRESHOLD, windowSeconds: config.VELOCITY_WINDOW_SECONDS, metrics: `http://${config.DETECTOR_METRICS_HOST}:${config.DETECTOR_METRICS_PORT}/metrics` },
+  { topic: config.PAYMENTS_TOPIC, group: config.DETECTOR_GROUP_ID, kafkaClient: config.KAFKA_CLIENT, threshold: config.VELOCITY_FRAUD_THRESHOLD, windowSeconds: config.VELOCITY_WINDOW_SECONDS, metrics: `http://${config.DETECTOR_METRICS_HOST}:${config.DETECTOR_METRICS_PORT}/metrics` },
   'detector running',
 );

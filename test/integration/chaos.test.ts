@@ -1,20 +1,25 @@
 // The short subset of the chaos matrix that runs with every test run (the full matrix: `npm run chaos`, report in
-// chaos/README.md). Each run is a seeded workload, one fault, and the independent oracle's checks.
+// chaos/README.md). Each run is a seeded workload, one fault, and the independent oracle's checks. The detector faults
+// also run with the @platformatic/kafka client (KAFKA_CLIENT=platformatic): a crash and restart, and a member paused
+// past its session timeout, which the group expels and which must rejoin.
 import { describe, expect, it } from '@jest/globals';
 import { faultByName } from '../../chaos/faults.ts';
 import { runOnce } from '../../chaos/run.ts';
 
-const SUBSET: Array<[string, number]> = [
+const SUBSET: Array<[string, number, ('kafkajs' | 'platformatic')?]> = [
   ['detector-kill', 101],
   ['redis-oom', 102],
   ['twilio-slow', 103],
   ['hostile-inputs', 104],
+  ['detector-kill', 105, 'platformatic'],
+  ['detector-stop', 106, 'platformatic'],
 ];
 
 describe('chaos subset', () => {
-  for (const [name, seed] of SUBSET) {
-    it(`when ${faultByName.get(name)!.what} (seed ${seed}), then nothing is lost, duplicated or jammed`, async () => {
-      const res = await runOnce(faultByName.get(name)!, seed);
+  for (const [name, seed, client] of SUBSET) {
+    const clientNote = client ? `, ${client} client` : '';
+    it(`when ${faultByName.get(name)!.what} (seed ${seed}${clientNote}), then nothing is lost, duplicated or jammed`, async () => {
+      const res = await runOnce(faultByName.get(name)!, seed, client ? { detectorEnv: { KAFKA_CLIENT: client } } : {});
       expect({ fault: name, seed, failures: res.failures, log: res.passed ? [] : res.log }).toStrictEqual({ fault: name, seed, failures: [], log: [] });
       // The oracle found work to check: alerts, cases and hostile events.
       expect(res.tally.expectedAlerts).toBeGreaterThan(0);

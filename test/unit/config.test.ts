@@ -22,6 +22,18 @@ describe('detector config', () => {
     for (const name of ['REDIS_PORT', 'VELOCITY_WINDOW_SECONDS', 'LOG_LEVEL']) expect(call).toThrow(new RegExp(`\\b${name}: `));
   });
 
+  it('when KAFKA_CLIENT is unset or blank, then kafkajs is used; platformatic is accepted', () => {
+    expect(parseConfig(detectorConfigSchema, {}).KAFKA_CLIENT).toBe('kafkajs');
+    expect(parseConfig(detectorConfigSchema, { KAFKA_CLIENT: '' }).KAFKA_CLIENT).toBe('kafkajs');
+    expect(parseConfig(detectorConfigSchema, { KAFKA_CLIENT: 'platformatic' }).KAFKA_CLIENT).toBe('platformatic');
+  });
+
+  it('when KAFKA_CLIENT names another client, then the error names the variable, the choices and the value', () => {
+    const call = () => parseConfig(detectorConfigSchema, { KAFKA_CLIENT: 'rdkafka' });
+    expect(call).toThrow(ConfigError);
+    expect(call).toThrow(/KAFKA_CLIENT: .*"kafkajs".*"platformatic".*\(got "rdkafka"\)/);
+  });
+
   it('when a threshold of 1 is given, then it is refused (every payment would alert)', () => {
     expect(() => parseConfig(detectorConfigSchema, { VELOCITY_FRAUD_THRESHOLD: '1' })).toThrow(/VELOCITY_FRAUD_THRESHOLD/);
   });
