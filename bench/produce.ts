@@ -117,10 +117,12 @@ export interface LiveProduceResult {
  * Produce `events` at `rate` events/s: every `tickMs` send what is due in one producer.send (awaited, so a slow send
  * makes the next batch larger rather than queueing sends). Event timestamps are set to Date.now() at send time.
  * `onTrigger` is called for each event that must raise an alert (every `threshold`-th event of a burst sender).
+ * With `maxSeconds`, it also stops after that long: a producer that cannot reach `rate` sends fewer events in the same
+ * time instead of running longer.
  */
 export async function produceLive(
   producer: Producer, topic: string, traffic: Partial<TrafficOptions> & { events: number },
-  opts: { rate: number; tickMs: number; maxBatch: number; threshold: number; onTrigger: (t: LiveTrigger) => void },
+  opts: { rate: number; tickMs: number; maxBatch: number; threshold: number; maxSeconds?: number; onTrigger: (t: LiveTrigger) => void },
 ): Promise<LiveProduceResult> {
   const stream = paymentStream(traffic);
   const kinds = { normal: 0, burst: 0, malformed: 0 };
@@ -130,7 +132,9 @@ export async function produceLive(
   let sends = 0;
   let maxSendMs = 0;
   let done = false;
+  const deadline = opts.maxSeconds === undefined ? Number.POSITIVE_INFINITY : began + opts.maxSeconds * 1000;
   while (!done) {
+    if (now() >= deadline) break;
     const due = Math.min(traffic.events, Math.floor(((now() - began) / 1000) * opts.rate)) - produced;
     if (due > 0) {
       const messages: Message[] = [];
