@@ -7,7 +7,7 @@ import type { ClientRuns, LatencyPhase } from './report.ts';
 export const RUN_VARIATION = 0.1;
 /** The soak goal: RSS at most this much above the first minute's for the rest of the run. */
 export const SOAK_RSS_GROWTH_LIMIT = 0.1;
-/** Consumer lag counts as bounded while it never exceeds this many seconds of the stream. */
+/** Consumer lag counts as bounded while it never exceeds this many seconds of the stream (commits follow checkpoints, every second by default). */
 export const SOAK_LAG_BOUND_SECONDS = 5;
 /** A live run reaching less than this share of its target rate was limited by something. */
 export const RATE_SHORTFALL = 0.95;
@@ -87,6 +87,8 @@ export function compareClients(clients: readonly ClientRuns[]): ClientComparison
 
 export interface SoakVerdict {
   minutes: number;
+  /** Whose lag the verdict is on: Kafka's committed-offset lag when read, else the detector's gauge. */
+  lagSource: 'committed' | 'detector';
   /** Highest RSS of minutes 2.. ÷ RSS at the end of minute 1, less 1 (null: under two minutes). */
   rssGrowthAfterMinute1: number | null;
   rssOk: boolean | null;
@@ -103,11 +105,13 @@ export function soakVerdict(soak: LatencyPhase): SoakVerdict | null {
   const first = minutes[0]!;
   const later = minutes.slice(1);
   const growth = later.length > 0 ? Math.max(...later.map((m) => m.rssMB)) / Math.max(0.1, first.rssMB) - 1 : null;
-  const maxLag = Math.max(...minutes.map((m) => m.maxLag ?? m.lag));
+  const committed = minutes.every((m) => m.maxCommittedLag !== undefined);
+  const maxLag = Math.max(...minutes.map((m) => (committed ? m.maxCommittedLag! : (m.maxLag ?? m.lag))));
   const lagBound = Math.round(soak.achievedRate * SOAK_LAG_BOUND_SECONDS);
   const p99s = minutes.map((m) => m.p99Ms).filter((x): x is number => x !== null);
   return {
     minutes: minutes.length,
+    lagSource: committed ? 'committed' : 'detector',
     rssGrowthAfterMinute1: growth === null ? null : Math.round(growth * 1000) / 1000,
     rssOk: growth === null ? null : growth < SOAK_RSS_GROWTH_LIMIT,
     maxLag,

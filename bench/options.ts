@@ -106,7 +106,7 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--detector-log <file>', 'append everything the detectors print to this file')
     .option('--cpu-prof <dir>', 'run the throughput-phase detector with --cpu-prof into this directory and summarise it')
     .option('--redis-db <n>', 'Redis database used (flushed before and after)', num('--redis-db', 1, 15), 14)
-    .option('--max-minutes <m>', 'hard bound on the whole run', num('--max-minutes', 1, 240), 40)
+    .option('--max-minutes <m>', 'hard bound on the whole run (the --soak minutes come on top)', num('--max-minutes', 1, 240), 40)
     .option('--profile-report <json>', 'embed the CPU profile summary of an earlier --cpu-prof run report in bench/README.md')
     .option('--results-dir <dir>', 'where the JSON report goes', `${repoRoot}bench/results`)
     .option('--no-readme', 'do not rewrite bench/README.md')

@@ -76,6 +76,8 @@ export interface ScaleoutRun {
   detectors: number;
   client: string;
   group: string;
+  /** The backlog's topic: the stream, produced in one transaction committed once the group was Stable. */
+  topic: string;
   /** The backlog, from the first event processed (any detector) to the last. */
   throughput: {
     events: number;
@@ -83,7 +85,9 @@ export interface ScaleoutRun {
     processed: number;
     eventsPerSecond: number;
     secondsFirstToLast: number;
-    /** Per detector: ms after spawn of its first event, and the events it processed. */
+    /** All events ÷ the time from the transaction's commit to the last event. */
+    eventsPerSecondFromCommit: number;
+    /** Per detector: seconds after the commit of its first event (as read by the 200 ms scrapes), and the events it processed. */
     firstEventAtSeconds: Array<number | null>;
     eventsByDetector: number[];
     /** Once every detector was processing: from the last of them starting to the end (null: one never started). */
@@ -98,9 +102,10 @@ export interface ScaleoutRun {
 }
 
 export interface ScaleoutPhase {
-  topic: string;
   partitions: number;
-  produced: BulkProduceResult;
+  events: number;
+  /** The first configuration's stream (each is produced alike to a topic of its own). */
+  produced?: BulkProduceResult;
   runs: ScaleoutRun[];
   /** Combined throughput of the last run ÷ the first (several detectors ÷ one). */
   speedup: number | null;
@@ -119,6 +124,9 @@ export interface SoakMinute {
   /** Sum over partitions of detector_consumer_lag at the minute's end, and the largest sum read during it (every 5 s). */
   lag: number;
   maxLag?: number;
+  /** The group's lag as Kafka has it (high watermarks less committed offsets; the detector commits at each checkpoint), at the end and the largest. */
+  committedLag?: number;
+  maxCommittedLag?: number;
   /** RSS at the minute's end ÷ RSS when the soak began. */
   rssGrowthFromStart: number;
 }

@@ -155,7 +155,9 @@ const hardStop = (why: string, code: number) => {
   }, 60_000).unref();
   void ctx.cleanup().finally(() => process.exit(code));
 };
-const watchdog = setTimeout(() => hardStop(`run exceeded --max-minutes ${opts.maxMinutes}`, 3), opts.maxMinutes * 60_000);
+// The soak's minutes come on top of --max-minutes.
+const boundMinutes = opts.maxMinutes + opts.soakMinutes;
+const watchdog = setTimeout(() => hardStop(`run exceeded --max-minutes ${opts.maxMinutes}${opts.soakMinutes ? ` + ${opts.soakMinutes} soak minutes` : ''}`, 3), boundMinutes * 60_000);
 watchdog.unref();
 process.once('SIGINT', () => hardStop('SIGINT', 130));
 process.once('SIGTERM', () => hardStop('SIGTERM', 143));

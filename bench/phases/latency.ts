@@ -40,7 +40,7 @@ export function latencyRuns(opts: BenchOptions, sustained: number): LatencyRun[]
  * has joined; with `members` > 1 that many detectors in one group, waited for until the group is Stable. `label`
  * names the topic, group and detector logs.
  */
-export async function liveDetectors(ctx: BenchContext, label: string, o: { client?: string; members?: number; partitions?: number } = {}): Promise<{ topic: string; set: DetectorSet; stop: () => Promise<void> }> {
+export async function liveDetectors(ctx: BenchContext, label: string, o: { client?: string; members?: number; partitions?: number } = {}): Promise<{ topic: string; group: string; set: DetectorSet; stop: () => Promise<void> }> {
   const members = o.members ?? 1;
   await ctx.freshRedis();
   const pair = await ctx.createTopicPair(`bench-${label}-${ctx.id}`, o.partitions);
@@ -53,6 +53,7 @@ export async function liveDetectors(ctx: BenchContext, label: string, o: { clien
   await ctx.waitGroupStable(group, members);
   return {
     topic: pair.topic,
+    group,
     set: detectorSet(detectors),
     stop: async () => {
       for (const [i, d] of detectors.entries()) await ctx.stopDetector(d, members > 1 ? `${label}-${i + 1}` : label);
@@ -81,6 +82,17 @@ export async function latencyPhases(ctx: BenchContext, client: string, sustained
   return out;
 }
 
+/** Seed offset of the soak's traffic (apart from the latency runs'). */
+const SOAK_INDEX = 90;
+
+/** Kafka's view of the group's lag: the partitions' high watermarks less the group's committed offsets (the detector commits at each checkpoint). */
+async function committedLag(ctx: BenchContext, group: string, topic: string): Promise<number> {
+  const admin = ctx.admin!;
+  const [high, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
+  const done = new Map((committed?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+  return high.reduce((sum, p) => sum + Number(p.high) - (done.get(p.partition) ?? 0), 0);
+}
+
 /** How often the soak reads the detector (RSS, heap, lag); the per-minute table takes the last reading of each minute and the largest lag. */
 const SOAK_SAMPLE_MS = 5000;
 
@@ -93,7 +105,8 @@ export async function soakPhase(ctx: BenchContext, rate: number): Promise<Latenc
   const client = ctx.opts.detectorClients[0]!;
   const live = await liveDetectors(ctx, 'soak', { client });
   try {
-    const r = await ctx.redisPhase('soak', () => measureLatency(ctx, live.set, live.topic, 'soak', rate, ctx.opts.soakMinutes * 60, ctx.opts.liveBurstShare, 90, { senders: rate * 40 }));
+    const brokerLag = () => committedLag(ctx, live.group, live.topic);
+    const r = await ctx.redisPhase('soak', () => measureLatency(ctx, live.set, live.topic, 'soak', rate, ctx.opts.soakMinutes * 60, ctx.opts.liveBurstShare, SOAK_INDEX, { senders: rate * 40, brokerLag }));
     await ctx.checkSentinel('soak');
     return { ...r, client };
   } finally {
@@ -103,9 +116,10 @@ export async function soakPhase(ctx: BenchContext, rate: number): Promise<Latenc
 
 /**
  * Soak figures per minute of the stream (from `t0`, performance.now()): alerts by send time and their p99; the
- * detector's RSS, heap and lag at the minute's last reading and the largest lag read in it. Full minutes only.
+ * detector's RSS, heap and lag (its own gauge, and Kafka's committed-offset lag) at the minute's last reading and the
+ * largest lag read in it. Full minutes only.
  */
-function perMinute(t0: number, seconds: number, start: Samples, samples: Array<{ at: number; m: Samples }>, latencies: number[], sentAts: number[]): SoakMinute[] {
+function perMinute(t0: number, seconds: number, start: Samples, samples: SoakSample[], latencies: number[], sentAts: number[]): SoakMinute[] {
   const startRss = Math.max(1, total(start, 'detector_process_resident_memory_bytes'));
   const out: SoakMinute[] = [];
   for (let i = 0; i < Math.floor(seconds / 60); i++) {
@@ -124,6 +138,8 @@ function perMinute(t0: number, seconds: number, start: Samples, samples: Array<{
       heapUsedMB: mb(total(end.m, 'detector_nodejs_heap_size_used_bytes')),
       lag: total(end.m, 'detector_consumer_lag'),
       maxLag: Math.max(...inside.map((x) => total(x.m, 'detector_consumer_lag'))),
+      committedLag: end.committedLag,
+      maxCommittedLag: Math.max(...inside.map((x) => x.committedLag)),
       rssGrowthFromStart: round(rss / startRss, 2),
     });
   }
@@ -138,6 +154,15 @@ function bucketSummary(h: HistogramDelta): BucketSummary {
 /** A soak run: senders drawn from a fixed population (not one each), and figures per minute. */
 interface SoakOptions {
   senders: number;
+  /** The group's lag as Kafka sees it (committed offsets). */
+  brokerLag: () => Promise<number>;
+}
+
+/** One reading during the soak: the detector's metrics and the group's committed lag. */
+interface SoakSample {
+  at: number;
+  m: Samples;
+  committedLag: number;
 }
 
 export async function measureLatency(
@@ -179,12 +204,14 @@ export async function measureLatency(
     let expected = 0;
     const cpu = cpuMeter(ctx.watched);
     // Soak: the detector's memory, heap and lag every few seconds while the stream runs.
-    const samples: Array<{ at: number; m: Samples }> = [];
+    const samples: SoakSample[] = [];
     let sampling: Promise<void> = Promise.resolve();
     const streamStart = now();
     const sampler = soak
       ? setInterval(() => {
-        sampling = sampling.then(() => detector.metrics()).then((m) => void samples.push({ at: now(), m }), () => undefined);
+        sampling = sampling
+          .then(() => Promise.all([detector.metrics(), soak.brokerLag()]))
+          .then(([m, committedLag]) => void samples.push({ at: now(), m, committedLag }), (err: Error) => log(`  soak reading failed: ${err.message}`));
       }, SOAK_SAMPLE_MS)
       : undefined;
     const live = await withTimeout(
@@ -232,7 +259,7 @@ export async function measureLatency(
     if (triggers.size > 0) ctx.note(`${label}: ${triggers.size} of ${expected} expected alerts did not arrive within 20 s after the stream`);
     if (live.achievedRate < rate * 0.95) ctx.note(`${label}: the producer reached ${live.achievedRate}/s of the ${rate}/s target`);
     const minutes = soak ? perMinute(streamStart, seconds, before, samples, latencies, sentAts) : undefined;
-    for (const mm of minutes ?? []) log(`  minute ${mm.minute}: ${mm.alerts} alerts, p99 ${mm.p99Ms} ms; RSS ${mm.rssMB} MB, heap ${mm.heapUsedMB} MB, lag ${mm.lag} (max ${mm.maxLag})`);
+    for (const mm of minutes ?? []) log(`  minute ${mm.minute}: ${mm.alerts} alerts, p99 ${mm.p99Ms} ms; RSS ${mm.rssMB} MB, heap ${mm.heapUsedMB} MB, detector lag ${mm.lag} (max ${mm.maxLag}), committed lag ${mm.committedLag} (max ${mm.maxCommittedLag})`);
     return {
       ...live,
       ...(minutes ? { minutes, senders: soak!.senders } : {}),
