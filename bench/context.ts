@@ -50,7 +50,8 @@ export class BenchContext {
   private readonly detectors = new Set<DetectorProcess>();
   private readonly topics: string[] = [];
   private readonly groups: string[] = [];
-  private currentDetector: DetectorProcess | null = null;
+  /** Running detectors by their name in the CPU accounting. */
+  private readonly running = new Map<string, DetectorProcess>();
   private cleaning: Promise<void> | null = null;
 
   constructor(opts: BenchOptions, phases: Set<Phase>) {
@@ -99,9 +100,13 @@ export class BenchContext {
     };
   }
 
-  /** The processes whose CPU time is accounted: the current detector, the broker and Redis (pid files re-read each time: the stack may be restarted) and this one. */
+  /**
+   * The processes whose CPU time is accounted: the running detectors (`detector`, and `detector-2`… when several run
+   * at once), the broker and Redis (pid files re-read each time: the stack may be restarted) and this one, which is
+   * the load generator (`bench`).
+   */
   readonly watched = () => ({
-    detector: this.currentDetector?.pid,
+    ...Object.fromEntries([...this.running].map(([name, d]) => [name, d.pid])),
     kafka: readPidFile(`${repoRoot}.stack/run/kafka.pid`),
     redis: readPidFile(`${repoRoot}.stack/run/redis.pid`),
     bench: process.pid,
@@ -151,19 +156,30 @@ export class BenchContext {
     return group;
   }
 
-  async createTopicPair(name: string): Promise<{ topic: string; dlq: string }> {
+  async createTopicPair(name: string, partitions = this.opts.partitions): Promise<{ topic: string; dlq: string }> {
     const dlq = `${name}.dlq`;
     this.topics.push(name, dlq);
     await this.admin!.createTopics({
       waitForLeaders: true,
-      topics: [{ topic: name, numPartitions: this.opts.partitions, replicationFactor: 1 }, { topic: dlq, numPartitions: 1, replicationFactor: 1 }],
+      topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }, { topic: dlq, numPartitions: 1, replicationFactor: 1 }],
     });
     return { topic: name, dlq };
   }
 
-  async startDetector(label: string, topic: string, dlq: string, cpuProfDir?: string): Promise<BenchDetector> {
-    const group = `bench-${label}-${this.id}`;
-    this.groups.push(group);
+  /** Empty the Redis db (alert dedupe keys, checkpoints) so the next detector run starts from nothing, and re-arm the sentinel. */
+  async freshRedis(): Promise<void> {
+    await this.redis.flushdb();
+    await this.redis.set(this.sentinel, '1');
+  }
+
+  /**
+   * Spawn a detector on `topic` (group `bench-<label>-<run id>` unless `group` is given: detectors sharing a group
+   * share its partitions). `client` sets KAFKA_CLIENT (default: the first --detector-clients); `cpuName` is its name in
+   * the CPU accounting (`detector` unless several run at once).
+   */
+  async startDetector(label: string, topic: string, dlq: string, o: { cpuProfDir?: string; client?: string; group?: string; cpuName?: string } = {}): Promise<BenchDetector> {
+    const group = o.group ?? `bench-${label}-${this.id}`;
+    if (!this.groups.includes(group)) this.groups.push(group);
     const d = await spawnDetector(
       {
         KAFKA_BOOTSTRAP_SERVERS: this.brokers.join(','),
@@ -176,13 +192,28 @@ export class BenchContext {
         REDIS_DB: String(this.opts.redisDb),
         LOG_LEVEL: 'warn',
         ...this.ruleEnv,
+        KAFKA_CLIENT: o.client ?? this.opts.detectorClients[0]!,
       },
-      { ...(cpuProfDir ? { cpuProfDir } : {}), nodeArgs: this.opts.detectorNodeArgs, ...(this.opts.detectorLog ? { logFile: this.opts.detectorLog } : {}) },
+      { ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}), nodeArgs: this.opts.detectorNodeArgs, ...(this.opts.detectorLog ? { logFile: this.opts.detectorLog } : {}) },
     );
     const detector = { ...d, group };
     this.detectors.add(detector);
-    this.currentDetector = detector;
+    this.running.set(o.cpuName ?? 'detector', detector);
     return detector;
+  }
+
+  /** Until the group has `members` members and is Stable (each has its share of the partitions), bounded. */
+  async waitGroupStable(group: string, members: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = '';
+    while (Date.now() < deadline) {
+      const { groups } = await this.admin!.describeGroups([group]);
+      const g = groups[0];
+      seen = `${g?.state ?? '?'} with ${g?.members.length ?? 0} member(s)`;
+      if (g?.state === 'Stable' && g.members.length === members) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`consumer group ${group}: not Stable with ${members} members after ${timeoutMs / 1000}s (${seen})`);
   }
 
   /** SIGTERM (SIGKILL after 20 s); records how it ended and what it warned about. */
@@ -190,7 +221,7 @@ export class BenchContext {
     await d.stop(20_000);
     const how = d.exitStatus()!;
     this.detectors.delete(d);
-    if (this.currentDetector === d) this.currentDetector = null;
+    for (const [name, r] of this.running) if (r === d) this.running.delete(name);
     const problems = detectorProblems(d);
     this.report.detectorLogs ??= {};
     this.report.detectorLogs[phase] = { exit: how, ...problems };

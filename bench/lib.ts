@@ -322,11 +322,21 @@ export function formatRuntime(r: RuntimeStats | null): string {
 // ---------------------------------------------------------------------------------------------------------------
 // The detector as a child process (spawned by the harness, like the tests' services)
 
-export interface DetectorProcess extends RunningProcess {
+/** What the phases read from a detector, or from several in one group read as one (`detectorSet`). */
+export interface DetectorView {
+  /** performance.now() just before the (first) spawn. */
+  spawnedAt: number;
+  exited(): boolean;
+  output(): string;
+  /** /healthz answers 200 (every detector of a set). */
+  healthy(): Promise<boolean>;
   /** Scrape /metrics (and note the runtime peaks it reports). */
   metrics(): Promise<Samples>;
   /** The longest GC pause and event-loop delay seen since the previous call, and start again. */
   takePeaks(): RuntimePeaks;
+}
+
+export interface DetectorProcess extends RunningProcess, DetectorView {
   vmRss(): { rssBytes: number; hwmBytes: number } | null;
 }
 
@@ -336,6 +346,50 @@ export interface DetectorProcess extends RunningProcess {
  * 415 MB, longest GC pause 18-24 ms instead of 56-69 ms, for ~50% more (short) scavenges.
  */
 export const DETECTOR_NODE_FLAGS = ['--max-semi-space-size=8'];
+
+const healthz = (port: number): Promise<boolean> => fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+
+/** Several detectors as one: every series summed over them (counters, histogram buckets, gauges such as RSS and lag), peaks the largest. */
+export interface DetectorSet extends DetectorView {
+  detectors: DetectorProcess[];
+  /** Each detector's last scrape. */
+  last: Samples[];
+  /** ms since the set's spawnedAt when each detector's detector_events_total was first seen above 0 (null: not yet). */
+  firstEventAt: Array<number | null>;
+}
+
+export function detectorSet(detectors: DetectorProcess[]): DetectorSet {
+  const spawnedAt = Math.min(...detectors.map((d) => d.spawnedAt));
+  const set: DetectorSet = {
+    detectors,
+    spawnedAt,
+    last: detectors.map(() => new Map()),
+    firstEventAt: detectors.map(() => null),
+    exited: () => detectors.some((d) => d.exited()),
+    output: () => detectors.map((d, i) => `--- detector ${i + 1} (pid ${d.pid}) ---\n${d.output()}`).join('\n'),
+    healthy: async () => (await Promise.all(detectors.map((d) => d.healthy()))).every(Boolean),
+    async metrics() {
+      const each = await Promise.all(detectors.map((d) => d.metrics()));
+      const sum: Samples = new Map();
+      each.forEach((m, i) => {
+        set.last[i] = m;
+        if (set.firstEventAt[i] === null && total(m, 'detector_events_total') > 0) set.firstEventAt[i] = now() - spawnedAt;
+        for (const [k, v] of m) sum.set(k, (sum.get(k) ?? 0) + v);
+      });
+      return sum;
+    },
+    takePeaks() {
+      const all = detectors.map((d) => d.takePeaks());
+      const gcSeconds: Record<string, number> = {};
+      for (const p of all) for (const [k, v] of Object.entries(p.gcSeconds)) gcSeconds[k] = Math.max(gcSeconds[k] ?? 0, v);
+      return { eventLoopSeconds: Math.max(...all.map((p) => p.eventLoopSeconds)), gcSeconds };
+    },
+  };
+  return set;
+}
+
+/** Cores used by all detectors of a CPU report (`detector`, `detector-2`, …). */
+export const detectorCores = (cpu: CpuReport): number => round(Object.entries(cpu.processCores).reduce((a, [k, v]) => a + (k.startsWith('detector') ? (v ?? 0) : 0), 0), 2);
 
 /** Spawn the detector without waiting for it (trackEvents sees when it becomes healthy; waitHealthy waits). */
 export async function spawnDetector(env: Record<string, string>, opts: { cpuProfDir?: string; nodeArgs?: string[]; logFile?: string } = {}): Promise<DetectorProcess> {
@@ -347,6 +401,7 @@ export async function spawnDetector(env: Record<string, string>, opts: { cpuProf
   let peaks = emptyPeaks();
   return {
     ...p,
+    healthy: () => healthz(p.port),
     async metrics() {
       const m = await scrape(p.port);
       notePeaks(peaks, m);
@@ -397,7 +452,7 @@ export interface Progress {
  * Poll the detector's detector_events_total (all outcomes) every `everyMs` until it reaches `target`.
  * Scrape errors are tolerated (the process is busy); the process exiting or the timeout is an error.
  */
-export async function trackEvents(d: DetectorProcess, target: number, timeoutMs: number, everyMs = 200, onSample?: (s: ProgressSample) => void): Promise<Progress> {
+export async function trackEvents(d: DetectorView, target: number, timeoutMs: number, everyMs = 200, onSample?: (s: ProgressSample) => void): Promise<Progress> {
   const samples: ProgressSample[] = [];
   let first: ProgressSample | null = null;
   let healthyAt: number | null = null;
@@ -407,8 +462,7 @@ export async function trackEvents(d: DetectorProcess, target: number, timeoutMs:
     if (d.exited()) throw new Error(`detector exited while consuming:\n${d.output()}`);
     if (now() > deadline) throw new Error(`detector processed ${samples.at(-1)?.events ?? 0} of ${target} events before the ${timeoutMs / 1000}s timeout`);
     if (healthyAt === null && !first) {
-      const ok = await fetch(`http://127.0.0.1:${d.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-      if (ok) healthyAt = now() - d.spawnedAt;
+      if (await d.healthy()) healthyAt = now() - d.spawnedAt;
     }
     let m: Samples | null = null;
     try {

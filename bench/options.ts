@@ -2,8 +2,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { repoRoot } from '../common/env.ts';
 
-export const PHASES = ['produce', 'raw', 'detector', 'latency', 'memory'] as const;
+export const PHASES = ['produce', 'raw', 'detector', 'latency', 'scaleout', 'memory'] as const;
 export type Phase = (typeof PHASES)[number];
+
+/** The detector's Kafka backends, by the value of its KAFKA_CLIENT variable (kafkajs is the design's client and the default). */
+export const DETECTOR_CLIENTS = ['kafkajs', 'platformatic'] as const;
+export type DetectorClient = (typeof DETECTOR_CLIENTS)[number];
 
 export interface BenchOptions {
   events: number;
@@ -27,6 +31,13 @@ export interface BenchOptions {
   rawRepeats: number;
   memorySenders: number[];
   phases: Phase[];
+  /** The throughput and latency phases run once per client, in this order; the first also runs scale-out and soak. */
+  detectorClients: DetectorClient[];
+  scaleoutEvents: number;
+  scaleoutPartitions: number;
+  scaleoutDetectors: number;
+  scaleoutRate: number;
+  scaleoutSeconds: number;
   detectorEnv: string[];
   detectorNodeArgs: string[];
   detectorLog?: string;
@@ -60,7 +71,7 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--live-seconds <s>', 'duration of the live latency stream', num('--live-seconds', 1, 600), 30)
     .option('--live-rate <eps>', 'live stream rate; default: half the measured sustained detector throughput', num('--live-rate', 1))
     .option('--live-burst-share <f>', 'fraction of live events in bursts (each burst = one latency sample)', num('--live-burst-share', 0, 1), 0.05)
-    .option('--soak [minutes]', 'after the latency runs, a soak run at half the sustained rate (default 10 minutes)', (v: string) => num('--soak', 1, 180)(v))
+    .option('--soak [minutes]', 'at the end, a soak run at half the sustained rate (or --live-rate) with a fresh detector on the first client (default 10 minutes)', (v: string) => num('--soak', 1, 180)(v))
     .option('--high-share <f>', 'a latency run at this share of the measured sustained throughput, after the half-rate one (0 = none)', num('--high-share', 0, 1), 0.9)
     .option('--extra-rates <list>', 'further latency runs at these fixed rates, comma-separated (empty = none)', (v: string) => v.split(',').filter(Boolean).map((x) => num('--extra-rates', 1)(x)), [10_000, 1000])
     .option('--extra-seconds <s>', 'duration of each extra-rate latency run', num('--extra-seconds', 1, 600), 15)
@@ -76,6 +87,17 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
       for (const p of list) if (!PHASES.includes(p as Phase)) throw new InvalidArgumentError(`unknown phase ${p}`);
       return list as Phase[];
     }, [...PHASES])
+    .option('--detector-clients <list>', `the detector's Kafka client(s), comma-separated, each run with KAFKA_CLIENT=<client> for the throughput and latency phases (${DETECTOR_CLIENTS.join(', ')})`, (v: string) => {
+      const list = [...new Set(v.split(',').map((s) => s.trim()).filter(Boolean))];
+      for (const c of list) if (!DETECTOR_CLIENTS.includes(c as DetectorClient)) throw new InvalidArgumentError(`unknown detector client ${c}`);
+      if (list.length === 0) throw new InvalidArgumentError('--detector-clients needs at least one client');
+      return list as DetectorClient[];
+    }, [...DETECTOR_CLIENTS])
+    .option('--scaleout-events <n>', 'events in the scale-out stream (one detector, then several in one group)', num('--scaleout-events', 1000), 1_000_000)
+    .option('--scaleout-partitions <n>', 'partitions of the scale-out topics', num('--scaleout-partitions', 2, 256), 12)
+    .option('--scaleout-detectors <n>', 'detectors in one consumer group in the scale-out run (against one)', num('--scaleout-detectors', 2, 8), 2)
+    .option('--scaleout-rate <eps>', 'rate of the scale-out latency runs', num('--scaleout-rate', 1), 10_000)
+    .option('--scaleout-seconds <s>', 'duration of each scale-out latency run', num('--scaleout-seconds', 1, 600), 15)
     .option('--detector-env <KEY=VALUE>', 'extra environment for the detector (repeatable), e.g. KAFKA_PARTITIONS_CONCURRENCY=6', (v: string, prev: string[]) => {
       if (!/^[A-Z0-9_]+=/.test(v)) throw new InvalidArgumentError('expected KEY=VALUE');
       return [...prev, v];
@@ -84,7 +106,7 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
     .option('--detector-log <file>', 'append everything the detectors print to this file')
     .option('--cpu-prof <dir>', 'run the throughput-phase detector with --cpu-prof into this directory and summarise it')
     .option('--redis-db <n>', 'Redis database used (flushed before and after)', num('--redis-db', 1, 15), 14)
-    .option('--max-minutes <m>', 'hard bound on the whole run', num('--max-minutes', 1, 240), 40)
+    .option('--max-minutes <m>', 'hard bound on the whole run (the --soak minutes come on top)', num('--max-minutes', 1, 240), 40)
     .option('--profile-report <json>', 'embed the CPU profile summary of an earlier --cpu-prof run report in bench/README.md')
     .option('--results-dir <dir>', 'where the JSON report goes', `${repoRoot}bench/results`)
     .option('--no-readme', 'do not rewrite bench/README.md')
@@ -92,8 +114,8 @@ export function parseOptions(argv = process.argv): { opts: BenchOptions; phases:
   const { soak, ...parsed } = program.opts<Omit<BenchOptions, 'soakMinutes'> & { soak?: number | true }>();
   const opts: BenchOptions = { ...parsed, soakMinutes: soak === undefined ? 0 : soak === true ? 10 : soak };
   const phases = new Set(opts.phases);
-  if (opts.soakMinutes > 0) phases.add('latency');
-  if (phases.has('latency')) phases.add('detector');
+  // The half-rate runs (latency, soak) need the measured sustained rate unless --live-rate gives one.
+  if (phases.has('latency') || (opts.soakMinutes > 0 && opts.liveRate === undefined)) phases.add('detector');
   if (phases.has('raw') || phases.has('detector')) phases.add('produce');
   return { opts, phases };
 }

@@ -7,9 +7,13 @@ export function benchKafka(brokers: string[], clientId: string): Kafka {
   return new Kafka({ clientId, brokers, logLevel: logLevel.ERROR, retry: { retries: 5 } });
 }
 
-export async function connectProducer(kafka: Kafka): Promise<Producer> {
+/** With `transactionalId`: an idempotent transactional producer (its records stay invisible to read_committed consumers until commit). */
+export async function connectProducer(kafka: Kafka, transactionalId?: string): Promise<Producer> {
   // DefaultPartitioner = murmur2 like the Java client; the key is the sender, so a sender stays on one partition.
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner,
+    ...(transactionalId ? { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 600_000 } : {}),
+  });
   await producer.connect();
   return producer;
 }
@@ -35,7 +39,7 @@ export interface BulkProduceResult {
  * detector treats events more than a window behind a partition's newest event time as late.
  */
 export async function produceBulk(
-  producer: Producer, topic: string, traffic: Partial<TrafficOptions> & { events: number }, opts: { batchSize: number; concurrency: number; threshold: number },
+  producer: Pick<Producer, 'send'>, topic: string, traffic: Partial<TrafficOptions> & { events: number }, opts: { batchSize: number; concurrency: number; threshold: number },
 ): Promise<BulkProduceResult> {
   const kinds = { normal: 0, burst: 0, malformed: 0 };
   const perBurst = new Map<string, number>();
@@ -117,10 +121,12 @@ export interface LiveProduceResult {
  * Produce `events` at `rate` events/s: every `tickMs` send what is due in one producer.send (awaited, so a slow send
  * makes the next batch larger rather than queueing sends). Event timestamps are set to Date.now() at send time.
  * `onTrigger` is called for each event that must raise an alert (every `threshold`-th event of a burst sender).
+ * With `maxSeconds`, it also stops after that long: a producer that cannot reach `rate` sends fewer events in the same
+ * time instead of running longer.
  */
 export async function produceLive(
   producer: Producer, topic: string, traffic: Partial<TrafficOptions> & { events: number },
-  opts: { rate: number; tickMs: number; maxBatch: number; threshold: number; onTrigger: (t: LiveTrigger) => void },
+  opts: { rate: number; tickMs: number; maxBatch: number; threshold: number; maxSeconds?: number; onTrigger: (t: LiveTrigger) => void },
 ): Promise<LiveProduceResult> {
   const stream = paymentStream(traffic);
   const kinds = { normal: 0, burst: 0, malformed: 0 };
@@ -130,8 +136,12 @@ export async function produceLive(
   let sends = 0;
   let maxSendMs = 0;
   let done = false;
+  const deadline = opts.maxSeconds === undefined ? Number.POSITIVE_INFINITY : began + opts.maxSeconds * 1000;
+  const dueTotal = () => Math.min(traffic.events, Math.floor(((now() - began) / 1000) * opts.rate));
   while (!done) {
-    const due = Math.min(traffic.events, Math.floor(((now() - began) / 1000) * opts.rate)) - produced;
+    if (now() >= deadline) break;
+    // At most a few sends' worth per round: a producer behind its target then notices the deadline within one round.
+    const due = Math.min(opts.maxBatch * 4, dueTotal() - produced);
     if (due > 0) {
       const messages: Message[] = [];
       const triggers: Array<{ sender: string; transactionId: string; index: number }> = [];
@@ -177,8 +187,8 @@ export async function produceLive(
       }
       if (produced >= traffic.events) done = true;
     }
-    if (!done) {
-      // Sleep until the next tick boundary.
+    if (!done && dueTotal() <= produced) {
+      // Caught up: sleep until the next tick boundary.
       const next = began + (Math.floor((now() - began) / opts.tickMs) + 1) * opts.tickMs;
       await new Promise((r) => setTimeout(r, Math.max(0, next - now())));
     }

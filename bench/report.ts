@@ -8,6 +8,7 @@ import type { CpuReport, GcByKind, HistogramDelta, HistogramSummary, LatencySumm
 import type { CodeVersion, MachineInfo } from './machine.ts';
 import type { BenchOptions } from './options.ts';
 import type { BulkProduceResult, LiveProduceResult } from './produce.ts';
+import type { ClientComparison, SoakVerdict } from './compare.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { RedisPhaseStats } from './redis-watch.ts';
 import { writeReadme } from './readme.ts';
@@ -48,12 +49,70 @@ export type ExtraLatencyKey = `latencyAt${number}`;
 export interface PhaseResults {
   produce?: ProducePhase;
   raw?: RawPhase[];
+  /** detector, latency and latencyAt<rate>: the first client's runs (kafkajs by default), also in clients[0]. */
   detector?: ThroughputPhase;
   latency?: LatencyPhase;
   [key: ExtraLatencyKey]: LatencyPhase | undefined;
+  /** Every --detector-clients client's throughput and latency runs, in the order they ran. */
+  clients?: ClientRuns[];
+  /** Computed from `clients` (two or more). */
+  clientComparison?: ClientComparison | null;
+  scaleout?: ScaleoutPhase;
   memory?: MemoryPhase;
   /** --soak: minutes at half the sustained rate. */
   soak?: LatencyPhase;
+  soakVerdict?: SoakVerdict | null;
+}
+
+/** One detector client (KAFKA_CLIENT) of --detector-clients: its throughput run and its latency runs. */
+export interface ClientRuns {
+  client: string;
+  detector?: ThroughputPhase;
+  latency: LatencyPhase[];
+}
+
+/** One configuration of the scale-out phase: `detectors` detectors in one consumer group. */
+export interface ScaleoutRun {
+  detectors: number;
+  client: string;
+  group: string;
+  /** The backlog's topic: the stream, produced in one transaction committed once the group was Stable. */
+  topic: string;
+  /** The backlog, from the first event processed (any detector) to the last. */
+  throughput: {
+    events: number;
+    /** Sum of detector_events_total at the end: above `events` when a rebalance made a detector reprocess records after the last checkpoint. */
+    processed: number;
+    eventsPerSecond: number;
+    secondsFirstToLast: number;
+    /** All events ÷ the time from the transaction's commit to the last event. */
+    eventsPerSecondFromCommit: number;
+    /** Per detector: seconds after the commit of its first event (as read by the 200 ms scrapes), and the events it processed. */
+    firstEventAtSeconds: Array<number | null>;
+    eventsByDetector: number[];
+    /** Once every detector was processing: from the last of them starting to the end (null: one never started). */
+    eventsPerSecondAllActive: number | null;
+    detectorCpuMicrosPerEvent: number;
+    /** GC and event loop of the detectors together (pauses summed, peaks the largest). */
+    runtime: RuntimeStats | null;
+    cpu: CpuReport;
+  };
+  alerts: { expected: number; inStream: number; distinctIds: number; ok: boolean };
+  latency: LatencyPhase;
+}
+
+export interface ScaleoutPhase {
+  partitions: number;
+  events: number;
+  /** The first configuration's stream (each is produced alike to a topic of its own). */
+  produced?: BulkProduceResult;
+  runs: ScaleoutRun[];
+  /** Combined throughput of the last run ÷ the first (several detectors ÷ one). */
+  speedup: number | null;
+  /** The alert ids of every run are the same set (the phase fails otherwise). */
+  alertIdsIdentical: boolean;
+  /** Up to 20 ids found in one run and not the other, when they differ. */
+  alertIdDifference: { onlyInFirst: string[]; onlyInLast: string[] };
 }
 
 export interface SoakMinute {
@@ -62,8 +121,12 @@ export interface SoakMinute {
   p99Ms: number | null;
   rssMB: number;
   heapUsedMB: number;
-  /** Sum over partitions of detector_consumer_lag at the minute's end. */
+  /** Sum over partitions of detector_consumer_lag at the minute's end, and the largest sum read during it (every 5 s). */
   lag: number;
+  maxLag?: number;
+  /** The group's lag as Kafka has it (high watermarks less committed offsets; the detector commits at each checkpoint), at the end and the largest. */
+  committedLag?: number;
+  maxCommittedLag?: number;
   /** RSS at the minute's end ÷ RSS when the soak began. */
   rssGrowthFromStart: number;
 }
@@ -96,6 +159,8 @@ export interface RawPhase extends RawConsumeResult {
 }
 
 export interface ThroughputPhase {
+  /** KAFKA_CLIENT of the detector. */
+  client?: string;
   events: number;
   secondsFromSpawn: number;
   eventsPerSecond: number;
@@ -142,6 +207,9 @@ export interface ThroughputPhase {
 export type BucketSummary = HistogramDelta & { p50MsAtMost: number | null; p99MsAtMost: number | null; p999MsAtMost: number | null };
 
 export interface LatencyPhase extends LiveProduceResult {
+  /** The detector client (KAFKA_CLIENT) and which run: half / high (share of that client's sustained rate) / fixed rate. */
+  client?: string;
+  role?: 'half' | 'high' | 'fixed';
   /** Soak only: the sender population, and the figures per minute. */
   senders?: number;
   minutes?: SoakMinute[];

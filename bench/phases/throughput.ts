@@ -5,20 +5,28 @@ import type { BenchContext, BenchDetector } from '../context.ts';
 import { phaseTimeoutMs } from '../context.ts';
 import { byLabel, cpuMeter, formatRuntime, gcDelta, histogramMean, log, round, runtimeStats, total, trackEvents, type ProgressSample } from '../lib.ts';
 import { formatProfile, summariseProfile } from '../profile.ts';
+import type { ThroughputPhase } from '../report.ts';
 import type { MainStream } from './produce.ts';
 import { KAFKAJS_PARSE, KAFKAJS_RAW } from './raw.ts';
 
-/** The detector that consumed the backlog (it stays up for the latency phase) and its rate excluding startup. */
+/** The detector that consumed the backlog (stopped with stopThroughputDetector), its rate excluding startup, the results. */
 export interface Throughput {
   detector: BenchDetector;
   sustained: number;
+  phase: ThroughputPhase;
 }
 
-export async function throughputPhase(ctx: BenchContext, { pair, produced }: MainStream): Promise<Throughput> {
+/**
+ * One client's run (KAFKA_CLIENT=`client`, fresh group, Redis db emptied first) on the main stream; `label` names
+ * its group and logs (`detector` for the first client). --cpu-prof profiles the first client's run only.
+ */
+export async function throughputPhase(ctx: BenchContext, { pair, produced }: MainStream, client: string, label: string): Promise<Throughput> {
   const { redis, report } = ctx;
-  log(`phase b: detector on ${produced.events} events`);
+  log(`phase b: detector (KAFKA_CLIENT=${client}) on ${produced.events} events`);
+  await ctx.freshRedis();
   const cpu = cpuMeter(ctx.watched);
-  const detector = await ctx.startDetector('detector', pair.topic, pair.dlq, ctx.opts.cpuProf);
+  const profile = client === ctx.opts.detectorClients[0] ? ctx.opts.cpuProf : undefined;
+  const detector = await ctx.startDetector(label, pair.topic, pair.dlq, { client, ...(profile ? { cpuProfDir: profile } : {}) });
   const progress = await trackEvents(detector, produced.events, phaseTimeoutMs(produced.events, 1000));
   const c = cpu.end();
   ctx.checkLoad('detector', c);
@@ -38,7 +46,8 @@ export async function throughputPhase(ctx: BenchContext, { pair, produced }: Mai
   const alertsWritten = total(m, 'detector_alerts_written_total');
   const batches = histogramMean(m, 'detector_batch_seconds');
   const checkpoints = histogramMean(m, 'detector_checkpoint_seconds');
-  const d = (report.phases.detector = {
+  const d: ThroughputPhase = {
+    client,
     events: produced.events,
     secondsFromSpawn: round(seconds, 2),
     eventsPerSecond: Math.round(produced.events / seconds),
@@ -84,23 +93,22 @@ export async function throughputPhase(ctx: BenchContext, { pair, produced }: Mai
     pollIntervalMs: 200,
     samples: progress.samples.filter((_, i) => i % 5 === 0).map((s): [number, number] => [Math.round(s.t), s.events]),
     cpu: c,
-  });
-  log(`  ${produced.events} events in ${d.secondsFromSpawn}s from spawn = ${d.eventsPerSecond}/s; excl. startup (${d.startupSeconds}s): ${d.eventsPerSecondExclStartup}/s; ratio to kafkajs raw ${d.ratioToKafkajsRaw}, to kafkajs + JSON.parse ${d.parseCeiling?.ratio ?? 'n/a'}`);
+  };
+  log(`  ${client}: ${produced.events} events in ${d.secondsFromSpawn}s from spawn = ${d.eventsPerSecond}/s; excl. startup (${d.startupSeconds}s): ${d.eventsPerSecondExclStartup}/s; ratio to kafkajs raw ${d.ratioToKafkajsRaw}, to kafkajs + JSON.parse ${d.parseCeiling?.ratio ?? 'n/a'}`);
   log(`  ${formatRuntime(d.runtime)}`);
   log(`  alerts: ${alertsWritten} written, ${flagged} flagged accounts, ${streamLen} in stream, ${produced.expectedAlerts} expected; outcomes ${JSON.stringify(outcomes)}`);
-  if (!d.alerts.ok) ctx.note(`alert count mismatch: expected ${produced.expectedAlerts}, metric ${alertsWritten}, Redis accounts ${flagged}, stream ${streamLen}`);
-  if (d.ratioToKafkajsRaw !== null && d.ratioToKafkajsRaw < 0.8) ctx.note(`detector reaches ${d.ratioToKafkajsRaw} of the kafkajs raw consume ceiling (target >= 0.8)`);
-  await ctx.checkSentinel('detector');
-  ctx.saveProgress();
-  return { detector, sustained: rateExcl };
+  if (!d.alerts.ok) ctx.note(`${label}: alert count mismatch: expected ${produced.expectedAlerts}, metric ${alertsWritten}, Redis accounts ${flagged}, stream ${streamLen}`);
+  if (d.ratioToKafkajsRaw !== null && d.ratioToKafkajsRaw < 0.8) ctx.note(`${label} (KAFKA_CLIENT=${client}) reaches ${d.ratioToKafkajsRaw} of the kafkajs raw consume ceiling (target >= 0.8)`);
+  await ctx.checkSentinel(label);
+  return { detector, sustained: rateExcl, phase: d };
 }
 
-/** Stop the throughput detector (its CPU profile is written on exit) and, with --cpu-prof, summarise the profile. */
-export async function stopThroughputDetector(ctx: BenchContext, detector: BenchDetector): Promise<void> {
-  const how = await ctx.stopDetector(detector, 'detector');
+/** Stop the throughput detector (its CPU profile is written on exit) and, when it was profiled, summarise the profile. */
+export async function stopThroughputDetector(ctx: BenchContext, detector: BenchDetector, label: string, client: string): Promise<void> {
+  const how = await ctx.stopDetector(detector, label);
   log(`  detector stopped (${how})`);
   const dir = ctx.opts.cpuProf;
-  if (dir) {
+  if (dir && client === ctx.opts.detectorClients[0]) {
     const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => `${dir}/${f}`).sort();
     const file = files.filter((f) => f.includes(`.${detector.pid}.`)).at(-1) ?? files.at(-1);
     if (file) {
