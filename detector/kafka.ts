@@ -1,4 +1,19 @@
-// The small Kafka surface the detector needs. kafkajs implements it (kafkajs-client.ts); another client can too.
+// The small Kafka surface the detector needs. kafkajs implements it (kafkajs-client.ts), @platformatic/kafka too
+// (platformatic-client.ts).
+import type { Logger } from '../common/logger.ts';
+
+/** What either consumer is built from. */
+export interface ConsumerOptions {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  topic: string;
+  logger: Logger;
+  /** Upper bound on bytes fetched per partition per request. */
+  maxBytesPerPartition?: number;
+  partitionsConsumedConcurrently?: number;
+  sessionTimeoutMs?: number;
+}
 export interface InboundMessage {
   offset: string;
   key: Buffer | null;

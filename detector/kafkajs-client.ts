@@ -1,19 +1,8 @@
 // kafkajs behind the detector's Kafka interface.
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
-import type { Logger } from '../common/logger.ts';
-import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type InboundMessage, type PaymentsConsumer } from './kafka.ts';
+import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type ConsumerOptions, type InboundMessage, type PaymentsConsumer } from './kafka.ts';
 
-export interface KafkajsOptions {
-  brokers: string[];
-  clientId: string;
-  groupId: string;
-  topic: string;
-  logger: Logger;
-  /** Upper bound on bytes fetched per partition per request. */
-  maxBytesPerPartition?: number;
-  partitionsConsumedConcurrently?: number;
-  sessionTimeoutMs?: number;
-}
+export type KafkajsOptions = ConsumerOptions;
 
 function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>): Kafka {
   const log = opts.logger.child({ component: 'kafkajs' });

@@ -18,23 +18,14 @@ import {
 } from '@platformatic/kafka';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.ts';
-import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
+import { GroupRebalancingError, type BatchControl, type ConsumerOptions, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
 
 type FetchResponse = fetchV17.FetchResponse;
 type FetchRequestTopic = fetchV17.FetchRequestTopic;
 
-export interface PlatformaticOptions {
-  brokers: string[];
-  clientId: string;
-  groupId: string;
-  topic: string;
-  logger: Logger;
-  /** Upper bound on bytes fetched per partition per request. */
-  maxBytesPerPartition?: number;
+export interface PlatformaticOptions extends ConsumerOptions {
   /** Upper bound on bytes per fetch response (all partitions of one broker). */
   maxBytes?: number;
-  partitionsConsumedConcurrently?: number;
-  sessionTimeoutMs?: number;
 }
 
 /** Kafka record batch attribute: the timestamps are the broker's log append time (then every record has maxTimestamp). */
