@@ -47,7 +47,8 @@ export function compareClients(clients: readonly ClientRuns[]): ClientComparison
   if (clients.length < 2) return null;
   const names = clients.map((c) => c.client);
   let throughput: ThroughputVerdict | null = null;
-  const rates = clients.filter((c) => c.detector).map((c) => [c.client, c.detector!.eventsPerSecondExclStartup] as const).sort((a, b) => b[1] - a[1]);
+  // A run so short that one scrape saw all of it has no rate excluding startup (NaN): nothing to compare.
+  const rates = clients.filter((c) => c.detector && Number.isFinite(c.detector.eventsPerSecondExclStartup)).map((c) => [c.client, c.detector!.eventsPerSecondExclStartup] as const).sort((a, b) => b[1] - a[1]);
   if (rates.length >= 2) {
     const lead = rates[0]![1] / Math.max(1, rates[1]![1]) - 1;
     throughput = { byClient: Object.fromEntries(rates), winner: rates[0]![0], lead: Math.round(lead * 1000) / 1000, withinNoise: lead < RUN_VARIATION };

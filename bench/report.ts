@@ -109,6 +109,8 @@ export interface ScaleoutPhase {
   runs: ScaleoutRun[];
   /** Combined throughput of the last run ÷ the first (several detectors ÷ one). */
   speedup: number | null;
+  /** The same with the rates from the transaction's commit (less sensitive to the 200 ms scrape interval on short runs). */
+  speedupFromCommit: number | null;
   /** The alert ids of every run are the same set (the phase fails otherwise). */
   alertIdsIdentical: boolean;
   /** Up to 20 ids found in one run and not the other, when they differ. */
