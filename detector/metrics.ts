@@ -57,22 +57,11 @@ export class DetectorMetrics {
   });
   /** Senders in the window and the bytes of buffers their state holds, over the partitions owned: set by the detector. */
   windowState: () => { senders: number; bytes: number } = () => ({ senders: 0, bytes: 0 });
-  readonly windowSenders: Gauge = new Gauge({
-    name: 'detector_window_senders',
-    help: 'Senders with payments in the velocity window, over the partitions this detector owns',
-    registers: [this.registry],
-    collect: () => {
-      this.windowSenders.set(this.windowState().senders);
-    },
-  });
-  readonly windowStateBytes: Gauge = new Gauge({
-    name: 'detector_window_state_bytes',
-    help: 'Bytes of the off-heap buffers holding the window state (slot arrays, hash table, id arena), over the partitions owned',
-    registers: [this.registry],
-    collect: () => {
-      this.windowStateBytes.set(this.windowState().bytes);
-    },
-  });
+  readonly windowSenders = this.sampledGauge('detector_window_senders', 'Senders with payments in the velocity window, over the partitions this detector owns',
+    () => this.windowState().senders);
+  readonly windowStateBytes = this.sampledGauge('detector_window_state_bytes',
+    'Bytes of the off-heap buffers holding the window state (slot arrays, hash table, id arena), over the partitions owned',
+    () => this.windowState().bytes);
   readonly redisUp = new Gauge({ name: 'detector_redis_up', help: '1 when the Redis connection is ready', registers: [this.registry] });
   readonly batchSeconds = new Histogram({
     name: 'detector_batch_seconds',
@@ -163,6 +152,12 @@ export class DetectorMetrics {
   }
 
   /** Stop the GC observer and the event-loop timer (the registry keeps what it has). */
+  /** A gauge read from `read` at each scrape. */
+  private sampledGauge(name: string, help: string, read: () => number): Gauge {
+    const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: () => gauge.set(read()) });
+    return gauge;
+  }
+
   close(): void {
     this.gcObserver.disconnect();
     clearInterval(this.loopTimer);

@@ -83,6 +83,15 @@ function headersOf(raw: KafkaRecord['headers']): InboundMessage['headers'] {
   return out;
 }
 
+/** One record as the detector's message, its offset and timestamp already as decimal strings. */
+const messageOf = (r: KafkaRecord, offset: string, timestamp: string): InboundMessage => ({
+  offset,
+  key: r.key,
+  value: r.value,
+  headers: r.headers.length === 0 ? undefined : headersOf(r.headers),
+  timestamp,
+});
+
 /**
  * The messages of one partition's record batches from offset `from` on (a batch may start before it), control
  * records left out, and the offset after the last record of the batches (control ones included).
@@ -104,26 +113,12 @@ export function messagesOf(batches: RecordsBatch[], from: bigint): { messages: I
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         const offset = base + r.offsetDelta;
-        if (offset < start) continue;
-        messages.push({
-          offset: String(offset),
-          key: r.key,
-          value: r.value,
-          headers: r.headers.length === 0 ? undefined : headersOf(r.headers),
-          timestamp: appendTime ? maxTs : String(t0 + Number(r.timestampDelta)),
-        });
+        if (offset >= start) messages.push(messageOf(r, String(offset), appendTime ? maxTs : String(t0 + Number(r.timestampDelta))));
       }
     } else {
       for (const r of records) {
         const offset = b.firstOffset + BigInt(r.offsetDelta);
-        if (offset < from) continue;
-        messages.push({
-          offset: String(offset),
-          key: r.key,
-          value: r.value,
-          headers: r.headers.length === 0 ? undefined : headersOf(r.headers),
-          timestamp: String(appendTime ? b.maxTimestamp : b.firstTimestamp + r.timestampDelta),
-        });
+        if (offset >= from) messages.push(messageOf(r, String(offset), String(appendTime ? b.maxTimestamp : b.firstTimestamp + r.timestampDelta)));
       }
     }
   }

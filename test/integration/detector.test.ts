@@ -30,6 +30,15 @@ async function countsBySender(redis: Redis): Promise<Record<string, string>> {
   return out;
 }
 
+/** On failure, add the end of what the process printed, so a CI log shows why it stalled. */
+async function withOutput<T>(p: RunningProcess, pending: Promise<T>): Promise<T> {
+  try {
+    return await pending;
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- end of the detector's output ---\n${p.output().slice(-12_000)}`);
+  }
+}
+
 async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return text
@@ -187,6 +196,13 @@ describe('detector on Kafka and Redis', () => {
       await waitFor('every alert', async () => (await redis.xlen('fraud:alerts:stream')) >= expected, 180_000, 250);
     }
 
+    /** The alert stream and the guide's counters hold exactly what the uninterrupted reference run wrote. */
+    async function expectReferenceAlerts(redis: Redis): Promise<void> {
+      expect((await streamAlertIds(redis)).sort()).toStrictEqual(reference.ids);
+      expect(await countsBySender(redis)).toStrictEqual(reference.counts);
+      redis.disconnect();
+    }
+
     // The reference comes from kafkajs: the other client must give the very same alerts.
     describe.each(CLIENTS)('with the %s client', (client) => {
       it('when the detector is SIGKILLed mid-stream and restarted, then the alert set is unchanged', async () => {
@@ -201,9 +217,7 @@ describe('detector on Kafka and Redis', () => {
         const survivor = await start(env);
         await settle(redis);
         await survivor.stop();
-        expect((await streamAlertIds(redis)).sort()).toStrictEqual(reference.ids);
-        expect(await countsBySender(redis)).toStrictEqual(reference.counts);
-        redis.disconnect();
+        await expectReferenceAlerts(redis);
       });
 
       it('when two detectors share the group and one is killed, then its partitions move and the alert set is unchanged', async () => {
@@ -220,9 +234,7 @@ describe('detector on Kafka and Redis', () => {
         await produce(own.topic, events.slice(half));
         await settle(redis);
         await b!.stop();
-        expect((await streamAlertIds(redis)).sort()).toStrictEqual(reference.ids);
-        expect(await countsBySender(redis)).toStrictEqual(reference.counts);
-        redis.disconnect();
+        await expectReferenceAlerts(redis);
       });
 
       it('when Redis and then Kafka restart mid-stream, then the detector waits, resumes and the alert set is unchanged', async () => {
@@ -230,7 +242,7 @@ describe('detector on Kafka and Redis', () => {
         const third = Math.floor(events.length / 3);
         await produce(own.topic, events.slice(0, third));
         const { db, redis } = await isolatedRedis();
-        const det = await start({ KAFKA_CLIENT: client, PAYMENTS_TOPIC: own.topic, DLQ_TOPIC: own.dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('outage-') });
+        const det = await start({ KAFKA_CLIENT: client, PAYMENTS_TOPIC: own.topic, DLQ_TOPIC: own.dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('outage-'), LOG_LEVEL: 'info' });
         await waitFor('the first third', async () => (await metric(det.port, 'detector_events_total')) >= third, 60_000, 50);
 
         await restartService('redis');
@@ -244,12 +256,10 @@ describe('detector on Kafka and Redis', () => {
 
         await restartService('kafka');
         await produce(own.topic, events.slice(2 * third));
-        await waitFor('every alert after both restarts', async () => (await redis2.xlen('fraud:alerts:stream')) >= expected, 180_000, 250);
+        await withOutput(det, waitFor('every alert after both restarts', async () => (await redis2.xlen('fraud:alerts:stream')) >= expected, 180_000, 250));
         expect(det.proc.exitCode).toBe(null); // the detector kept running through both outages
         await det.stop();
-        expect((await streamAlertIds(redis2)).sort()).toStrictEqual(reference.ids);
-        expect(await countsBySender(redis2)).toStrictEqual(reference.counts);
-        redis2.disconnect();
+        await expectReferenceAlerts(redis2);
       });
     });
   });
