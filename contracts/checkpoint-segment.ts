@@ -17,6 +17,15 @@ export const SEGMENT_BYTES = 256 * 1024;
 /** Upper bound of a string's UTF-8 length without encoding it. */
 const maxUtf8 = (s: string) => 3 * s.length;
 
+/** Working buffers of finished writers, reused by the next ones (a checkpoint a second per partition). */
+const spare: Buffer[] = [];
+const SPARE_MAX = 4;
+
+/**
+ * Writes records into a working buffer of the target size and copies each full segment out at its exact length:
+ * a checkpoint of a few records costs a few hundred bytes, not a fresh buffer of the target size, and the working
+ * buffer goes back to a small pool on `finish()`.
+ */
 export class SegmentWriter {
   private readonly segments: Buffer[] = [];
   private buf: Buffer;
@@ -27,14 +36,18 @@ export class SegmentWriter {
   bytes = 0;
 
   private readonly target: number;
+  /** The working buffer of the target size (`buf` is a larger one while a record too big for it is written). */
+  private readonly work: Buffer;
+  private finished = false;
 
   constructor(target = SEGMENT_BYTES) {
     this.target = target;
-    this.buf = this.fresh(target);
+    this.work = (target === SEGMENT_BYTES ? spare.pop() : undefined) ?? this.fresh(target);
+    this.buf = this.work;
   }
 
   private fresh(size: number): Buffer {
-    const b = Buffer.allocUnsafe(size);
+    const b = Buffer.allocUnsafeSlow(size);
     b[0] = SEGMENT_FORMAT;
     return b;
   }
@@ -44,6 +57,7 @@ export class SegmentWriter {
    * sender.
    */
   record(sender: string, count: number, times: ArrayLike<number>, ids: ArrayLike<string | undefined>, base: number): void {
+    if (this.finished) throw new Error('SegmentWriter: record() after finish()');
     let need = 4 + maxUtf8(sender);
     for (let k = 0; k < count; k++) need += 10 + maxUtf8(ids[base + k]!);
     if (this.pos + need > this.buf.length) {
@@ -71,16 +85,21 @@ export class SegmentWriter {
 
   private flush(): void {
     if (this.recordsInBuf === 0) return;
-    this.segments.push(this.buf.subarray(0, this.pos));
+    const segment = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(segment, 0, 0, this.pos);
+    this.segments.push(segment);
     this.bytes += this.pos;
-    this.buf = this.fresh(this.target);
+    this.buf = this.work;
     this.pos = 1;
     this.recordsInBuf = 0;
   }
 
-  /** The segments written, in order (none if no record was written). */
+  /** The segments written, in order (none if no record was written). The writer takes no more records. */
   finish(): Buffer[] {
+    if (this.finished) return this.segments;
     this.flush();
+    this.finished = true;
+    if (this.target === SEGMENT_BYTES && spare.length < SPARE_MAX) spare.push(this.work);
     return this.segments;
   }
 }

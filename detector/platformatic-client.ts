@@ -35,8 +35,8 @@ const SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER) - (1n << 32n);
 const MAX_WAIT_MS = 100;
 /** How long one JoinGroup may wait for the other members (Kafka holds the request up to this). */
 const REBALANCE_TIMEOUT_MS = 30_000;
-/** How many times, after the library's own rejoin gave up, this adapter rejoins before it reports a fatal error. */
-const REJOIN_ATTEMPTS = 5;
+/** A failed rejoin is logged on the first attempt and then every this many. */
+const REJOIN_WARN_EVERY = 10;
 
 /**
  * The library retries a failed request `retries` times, this long apart: exponential from 300 ms, at most 10 s, like
@@ -261,7 +261,11 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
     for (const l of this.rebalanceListeners) l();
   }
 
-  /** The library's own rejoin failed for good (no heartbeats are scheduled after it): try again, then give up. */
+  /**
+   * The library's own rejoin failed for good (no heartbeats are scheduled after it): join again, with backoff, for as
+   * long as the errors are retriable (a broker or coordinator that is down or loading), as kafkajs restarts its
+   * consumer; an error retrying cannot mend (authentication, authorization) stops the process.
+   */
   private async rejoin(cause: Error): Promise<void> {
     if (this.rejoining || !this.running) return;
     this.rejoining = true;
@@ -270,13 +274,15 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       for (let attempt = 1; this.running; attempt++) {
         try {
           await this.consumer.joinGroup(this.groupOptions);
+          if (attempt > 1) this.log.info({ attempts: attempt }, 'rejoined the consumer group');
           return;
         } catch (err) {
-          if (attempt >= REJOIN_ATTEMPTS || isFatal(err)) {
-            this.fail(new Error(`could not rejoin consumer group ${this.opts.groupId} after ${attempt} attempts`, { cause: err }));
+          if (isFatal(err)) {
+            this.fail(new Error(`could not rejoin consumer group ${this.opts.groupId}`, { cause: err }));
             return;
           }
-          await sleep(Math.min(10_000, 1000 * attempt));
+          if (attempt % REJOIN_WARN_EVERY === 1) this.log.warn({ err, attempt }, 'rejoining the consumer group failed; retrying');
+          await Promise.race([sleep(Math.min(10_000, 1000 * attempt)), this.stopped]);
         }
       }
     } finally {
@@ -316,13 +322,17 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
     };
     const backoff = () => this.pause(Math.min(10_000, 100 * 2 ** Math.min(failures, 7)));
     let prefetch: Promise<FetchResult> | undefined;
+    let inactiveSince: number | undefined;
     while (this.running) {
       // Mid-rebalance (the library is rejoining): no new batches until the new assignment is known.
       if (!this.consumer.isActive()) {
         prefetch = undefined;
+        inactiveSince ??= Date.now();
+        if (Date.now() - inactiveSince > 30_000) warn(undefined, `not a member of the consumer group for ${Math.round((Date.now() - inactiveSince) / 1000)} s (waiting for the rejoin)`);
         await this.pause(50);
         continue;
       }
+      inactiveSince = undefined;
       if (this.positionsWanted) {
         try {
           await this.initPositions();
