@@ -34,6 +34,11 @@ export const checkpointKeys = {
   /** One segment, written by the partition's owner of that epoch. */
   segment: (group: string, topic: string, partition: number, epoch: number, seq: number) =>
     `fraud:detector:${group}:${topic}:${partition}:seg:${epoch}:${seq}`,
+  /**
+   * List of segment keys a finished snapshot made obsolete, deleted a few at a time after the commit (by the owner,
+   * or by the next one when the owner died first), so that no single command deletes hundreds of keys.
+   */
+  garbage: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:garbage`,
   /** Hash sender -> window entries (JSON): checkpoints before segments; read once, dropped by the first snapshot. */
   legacyState: (group: string, topic: string, partition: number) => `fraud:detector:${group}:${topic}:${partition}:state`,
 };

@@ -42,34 +42,45 @@ redis.call('PUBLISH', ARGV[4], ARGV[2])
 return n`;
 
 // The commit of a checkpoint, after its segments were stored (each a small SET, on a connection of its own, so alert
-// writes interleave with them). KEYS: meta, segment list, legacy state hash, then the new segments. ARGV: epoch,
-// offset, watermark, run id, drop. It is refused unless the epoch is this owner's (fencing) and Redis is the very
-// server (run_id) the partition was claimed on: a restarted Redis may have come back without its last acknowledged
-// writes (a crash under appendfsync everysec, a failover to a replica that lagged), and a delta on top of an older
-// state would make the checkpoint claim what is not there. Every new segment must still be there (they are stored
-// with an expiry, so those of an owner that crashed or was fenced before committing do not stay). drop >= 0 ends a
-// full snapshot: the first `drop` segments of the list are no longer needed, nor is a legacy state hash.
-// Bounded: a few commands per segment, and a snapshot drops at most the few hundred segments the list may hold.
+// writes interleave with them). KEYS: meta, segment list, legacy state hash, garbage list, then the new segments.
+// ARGV: epoch, offset, watermark, run id, drop. It is refused unless the epoch is this owner's (fencing) and Redis is
+// the very server (run_id) the partition was claimed on: a restarted Redis may have come back without its last
+// acknowledged writes (a crash under appendfsync everysec, a failover to a replica that lagged), and a delta on top
+// of an older state would make the checkpoint claim what is not there. Every new segment must still be there (they
+// are stored with an expiry, so those of an owner that crashed or was fenced before committing do not stay).
+// drop >= 0 ends a full snapshot: the first `drop` segments of the list are no longer needed, nor is a legacy state
+// hash. Their names move to the garbage list (one RPUSH per thousand) and DELETE_GARBAGE deletes them afterwards, a
+// few per command: the commit stays a few commands per new segment however long the log was.
 const COMMIT_CHECKPOINT = `#!lua
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('${RedisErrorCode.Fenced} partition owned by epoch ' .. tostring(epoch)) end
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 if run ~= ARGV[4] then return redis.error_reply('${RedisErrorCode.Restarted} redis run_id is ' .. tostring(run) .. ', not ' .. ARGV[4]) end
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then return redis.error_reply('ERR checkpoint segment ' .. KEYS[i] .. ' was not stored') end
 end
 local drop = tonumber(ARGV[5])
 if drop > 0 then
-  for _, key in ipairs(redis.call('LRANGE', KEYS[2], 0, drop - 1)) do redis.call('UNLINK', key) end
+  local old = redis.call('LRANGE', KEYS[2], 0, drop - 1)
+  for i = 1, #old, 1000 do redis.call('RPUSH', KEYS[4], unpack(old, i, math.min(i + 999, #old))) end
   redis.call('LTRIM', KEYS[2], drop, -1)
 end
 if drop >= 0 then redis.call('UNLINK', KEYS[3]) end
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   redis.call('PERSIST', KEYS[i])
   redis.call('RPUSH', KEYS[2], KEYS[i])
 end
 redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'watermark', ARGV[3])
 return 1`;
+
+// Delete up to ARGV[1] segments named in the garbage list (KEYS[1]); returns how many names are left.
+const DELETE_GARBAGE = `
+local names = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
+if names then for _, key in ipairs(names) do redis.call('UNLINK', key) end end
+return redis.call('LLEN', KEYS[1])`;
+
+/** Segments deleted per DELETE_GARBAGE command (each about a microsecond of Redis time). */
+const GARBAGE_CHUNK = 32;
 
 /** How long a stored segment waits for its commit before Redis drops it. */
 const SEGMENT_TTL_MS = 10 * 60_000;
@@ -82,6 +93,7 @@ declare module 'ioredis' {
     ): Result<number, Context>;
     /** numkeys, keys, then ARGV (see COMMIT_CHECKPOINT). */
     fraudCommitCheckpoint(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number, Context>;
+    fraudDeleteGarbage(garbage: string, max: number): Result<number, Context>;
   }
 }
 
@@ -150,6 +162,7 @@ export class AlertStore implements DetectorStore {
     this.opts = opts;
     redis.defineCommand('fraudWriteAlert', { numberOfKeys: 5, lua: WRITE_ALERT });
     checkpointRedis.defineCommand('fraudCommitCheckpoint', { lua: COMMIT_CHECKPOINT });
+    checkpointRedis.defineCommand('fraudDeleteGarbage', { numberOfKeys: 1, lua: DELETE_GARBAGE });
   }
 
   /** Write a batch of alerts in one round trip; each alert is atomic and idempotent on its own. */
@@ -212,6 +225,7 @@ export class AlertStore implements DetectorStore {
       for (let i = 0; i < flat.length; i += 2) legacy.push([flat[i]!, flat[i + 1]!]);
       cursor = next;
     } while (cursor !== '0');
+    await this.deleteGarbage(topic, partition);
     return { epoch, runId, offset: meta.offset ?? null, watermark: Number(meta.watermark ?? 0), segments, legacy };
   }
 
@@ -224,12 +238,30 @@ export class AlertStore implements DetectorStore {
     const segmentKeys = w.segments.map((_, i) => checkpointKeys.segment(group, w.topic, w.partition, w.epoch, w.seq + i));
     const p = this.checkpoints.pipeline();
     w.segments.forEach((segment, i) => p.set(segmentKeys[i]!, segment, 'PX', SEGMENT_TTL_MS));
-    const keys = [checkpointKeys.meta(group, w.topic, w.partition), checkpointKeys.segments(group, w.topic, w.partition), checkpointKeys.legacyState(group, w.topic, w.partition), ...segmentKeys];
+    const garbage = checkpointKeys.garbage(group, w.topic, w.partition);
+    const keys = [
+      checkpointKeys.meta(group, w.topic, w.partition), checkpointKeys.segments(group, w.topic, w.partition),
+      checkpointKeys.legacyState(group, w.topic, w.partition), garbage, ...segmentKeys,
+    ];
     p.fraudCommitCheckpoint(keys.length, ...keys, w.epoch, w.offset, w.watermark, w.runId, w.drop ?? -1);
     const results = (await p.exec()) ?? [];
     // The commit's answer decides (a refused SET shows there as a segment not stored).
     const [err] = results[results.length - 1] ?? [new Error('checkpoint pipeline returned nothing')];
     if (err) throw err;
+    if (w.drop !== undefined && w.drop > 0) await this.deleteGarbage(w.topic, w.partition);
+  }
+
+  /**
+   * Delete the segments a finished snapshot made obsolete, a few per command. Best effort: the names stay listed
+   * until deleted, so what a crash or an error leaves is deleted by the next snapshot's commit or the next claim.
+   */
+  async deleteGarbage(topic: string, partition: number): Promise<void> {
+    const garbage = checkpointKeys.garbage(this.opts.group, topic, partition);
+    try {
+      while ((await this.checkpoints.fraudDeleteGarbage(garbage, GARBAGE_CHUNK)) > 0);
+    } catch {
+      // Left for later (see above): a checkpoint does not fail because old segments are still there.
+    }
   }
 }
 
