@@ -23,8 +23,19 @@ import { FraudAccountId, FraudAlertCount, FraudStage } from '../contracts/search
 export interface CaseDelivery {
   /** Open the connection ahead of the first alert; may fail (the loop retries delivery anyway). */
   connect(): Promise<void>;
-  deliver(accountId: string, alerts: AlertSignal[]): Promise<void>;
+  /** `signal` aborts the call (the signaller is stopping): the alerts stay pending in the stream. */
+  deliver(accountId: string, alerts: AlertSignal[], signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
+}
+
+/** `pending`, or a rejection with the signal's reason as soon as it is aborted. */
+function untilAborted<T>(signal: AbortSignal, pending: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** signal-with-start of the account's case workflow, carrying its alerts in one `alerts` signal. */
@@ -32,6 +43,8 @@ export class TemporalCaseDelivery implements CaseDelivery {
   private readonly connection: Connection;
   private readonly client: Client;
   private readonly opts: { taskQueue: string; policy: EscalationPolicy };
+  /** Calls not yet settled, aborted ones included. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(opts: { address: string; namespace: string; taskQueue: string; policy: EscalationPolicy }) {
     this.connection = Connection.lazy({ address: opts.address });
@@ -43,8 +56,10 @@ export class TemporalCaseDelivery implements CaseDelivery {
     await this.connection.ensureConnected();
   }
 
-  async deliver(accountId: string, alerts: AlertSignal[]): Promise<void> {
-    await this.client.workflow.signalWithStart<FraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
+  async deliver(accountId: string, alerts: AlertSignal[], signal: AbortSignal): Promise<void> {
+    // While Temporal is unreachable the call waits for it (its first connect, which no signal aborts, included); a
+    // stop must not wait with it. The entries stay pending: a call that still lands later is one the case dedupes.
+    const call = this.connection.withAbortSignal(signal, () => this.client.workflow.signalWithStart<FraudCaseWorkflow, [AlertSignal[]]>(CASE_WORKFLOW_TYPE, {
       workflowId: caseWorkflowId(accountId),
       taskQueue: this.opts.taskQueue,
       args: [{ accountId, policy: this.opts.policy }],
@@ -56,11 +71,19 @@ export class TemporalCaseDelivery implements CaseDelivery {
         { key: FraudAlertCount, value: 0 },
         { key: FraudAccountId, value: accountId },
       ],
-    });
+    }));
+    const settled = call.then(() => undefined, () => undefined);
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+    await untilAborted(signal, call);
   }
 
   async close(): Promise<void> {
-    await this.connection.close();
+    // A call given up on (aborted while it waited for the server) may still be retrying inside the client, and the
+    // client's retry throws, uncaught, if it finds the channel closed: give such calls a moment, else leave the
+    // connection to the process's exit.
+    if (this.inFlight.size > 0) await Promise.race([Promise.all(this.inFlight), sleep(1_000)]);
+    if (this.inFlight.size === 0) await this.connection.close();
   }
 }
 
@@ -266,7 +289,7 @@ export class CaseSignaller {
       while (next < groups.length) {
         const [accountId, group] = groups[next++]!;
         try {
-          await this.delivery.deliver(accountId, group.map((g) => g.alert));
+          await this.delivery.deliver(accountId, group.map((g) => g.alert), this.stopping.signal);
           const now = Date.now();
           for (const { id, alert } of group) {
             acked.push(id);

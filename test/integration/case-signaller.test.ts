@@ -6,8 +6,9 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { AlertSignal } from '../../contracts/alert.ts';
-import { CaseSignaller, type CaseDelivery } from '../../detector/case-signaller.ts';
-import { isolatedRedis, waitFor } from '../../harness/stack.ts';
+import { defaultPolicy } from '../../contracts/case.ts';
+import { CaseSignaller, TemporalCaseDelivery, type CaseDelivery } from '../../detector/case-signaller.ts';
+import { freePort, isolatedRedis, waitFor } from '../../harness/stack.ts';
 
 class FakeDelivery implements CaseDelivery {
   readonly delivered: Array<{ accountId: string; alerts: AlertSignal[] }> = [];
@@ -144,5 +145,23 @@ describe('case signaller on the Redis alert stream', () => {
     await waitFor('every OK delivered', async () => delivery.ids().filter((id) => id.startsWith('va_OK')).length === ok, 30_000, 50);
     await waitFor('nothing pending', async () => (await pending(redis)) === 0, 10_000, 50);
     await s.stop();
+  });
+
+  it('when Temporal does not answer at all, then stop() returns at once and the alert stays pending for the next signaller', async () => {
+    const { redis } = await isolatedRedis(10);
+    connections.push(redis);
+    // Nothing listens there: the real client waits for a server that never comes.
+    const delivery = new TemporalCaseDelivery({ address: `127.0.0.1:${await freePort()}`, namespace: 'default', taskQueue: 'none', policy: defaultPolicy });
+    await redis.xadd('fraud:alerts:stream', '*', 'alert', JSON.stringify(alert('HANG', 1)), 'count', '1');
+    const s = new CaseSignaller({ redis, log: pino({ level: 'silent' }), registry: new Registry(), delivery }, { consumerName: 'hang-signaller', concurrency: 1, claimIdleMs: 60_000 });
+    await s.start();
+    await waitFor('the alert read', async () => (await pending(redis)) === 1, 10_000, 20);
+    const t0 = performance.now();
+    await s.stop();
+    const stopMs = performance.now() - t0;
+    // Not a speed claim: without the abort, stop waits for the client's own deadlines (it hung 20 s in the detector).
+    expect(stopMs).toBeLessThan(5_000);
+    expect(await pending(redis)).toBe(1);
+    expect(await redis.xlen('fraud:alerts:undeliverable')).toBe(0);
   });
 });
