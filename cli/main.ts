@@ -164,9 +164,10 @@ caseCommand
     if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError('a whole number from 1 to 1000');
     return n;
   }, 100)
+  .option('--task-queue <name>', 'only the cases of this task queue')
   .option('--json', 'machine-readable output')
-  .action(async (o: { limit: number; json?: boolean }) => {
-    const stuck = await temporal((client) => listStuckCases(client, { limit: o.limit, details: true }));
+  .action(async (o: { limit: number; taskQueue?: string; json?: boolean }) => {
+    const stuck = await temporal((client) => listStuckCases(client, { limit: o.limit, details: true, taskQueue: o.taskQueue }));
     print(!!o.json, stuck, () => {
       if (stuck.total === 0) return `no stuck cases${stuck.via === 'scan' ? ` (scanned ${stuck.scanned} running cases${stuck.complete ? '' : ', not all'})` : ''}`;
       return [

@@ -125,6 +125,8 @@ export interface StuckCaseOptions {
   details?: boolean;
   /** `auto` (default): the search attribute, or a scan when the server does not know it. */
   via?: 'auto' | 'reported-problems' | 'scan';
+  /** Only the cases of this task queue (default: every queue). */
+  taskQueue?: string;
   /** Scan: running cases described at most (default 1000). */
   scanLimit?: number;
   /** Scan: the pending workflow task attempt from which a case counts as stuck (default 2: it failed once). */
@@ -230,7 +232,7 @@ export async function listStuckCases(client: Client, opts: StuckCaseOptions = {}
   let result: StuckCases | undefined;
   if (via !== 'scan') {
     try {
-      result = await fromReportedProblems(client, limit);
+      result = await fromReportedProblems(client, limit, opts.taskQueue);
     } catch (err) {
       if (via === 'reported-problems' || !unknownAttribute(err)) throw err;
     }
@@ -252,7 +254,7 @@ export async function listStuckCases(client: Client, opts: StuckCaseOptions = {}
 export async function countStuckCases(client: Client, opts: Omit<StuckCaseOptions, 'limit' | 'details'> = {}): Promise<{ count: number; via: StuckCases['via'] }> {
   if (opts.via !== 'scan') {
     try {
-      return { count: (await client.workflow.count(STUCK_CASES_QUERY)).count, via: 'reported-problems' };
+      return { count: (await client.workflow.count(onQueue(STUCK_CASES_QUERY, opts.taskQueue))).count, via: 'reported-problems' };
     } catch (err) {
       if (opts.via === 'reported-problems' || !unknownAttribute(err)) throw err;
     }
@@ -261,20 +263,28 @@ export async function countStuckCases(client: Client, opts: Omit<StuckCaseOption
   return { count: scan.total, via: 'scan' };
 }
 
-async function fromReportedProblems(client: Client, limit: number): Promise<StuckCases> {
+async function fromReportedProblems(client: Client, limit: number, taskQueue?: string): Promise<StuckCases> {
+  const query = onQueue(STUCK_CASES_QUERY, taskQueue);
   const cases: StuckCase[] = [];
   let total = 0;
-  for await (const wf of client.workflow.list({ query: STUCK_CASES_QUERY, pageSize: Math.min(Math.max(limit, 1), 1000) })) {
+  for await (const wf of client.workflow.list({ query, pageSize: Math.min(Math.max(limit, 1), 1000) })) {
     total++;
     if (cases.length < limit) {
       cases.push({ ...caseFields(wf), problem: parseReportedProblems(wf.typedSearchAttributes.get(TemporalReportedProblems)) ?? { category: 'WorkflowTaskFailed' } });
     } else {
       // The rest only counts: one count call instead of paging through every stuck case.
-      total = Math.max(total, (await client.workflow.count(STUCK_CASES_QUERY)).count);
+      total = Math.max(total, (await client.workflow.count(query)).count);
       break;
     }
   }
   return { cases, total, via: 'reported-problems' };
+}
+
+/** `query` narrowed to one task queue, when one is given. */
+function onQueue(query: string, taskQueue: string | undefined): string {
+  if (taskQueue === undefined) return query;
+  if (!/^[\w.:@/-]{1,1000}$/.test(taskQueue)) throw new Error(`task queue ${JSON.stringify(taskQueue)} holds characters a visibility query cannot take`);
+  return `${query} AND TaskQueue = '${taskQueue}'`;
 }
 
 async function fromScan(client: Client, limit: number, opts: StuckCaseOptions): Promise<StuckCases> {
@@ -283,7 +293,7 @@ async function fromScan(client: Client, limit: number, opts: StuckCaseOptions): 
   const each = pLimit(opts.concurrency ?? 8);
   const running: WorkflowExecutionInfo[] = [];
   let complete = true;
-  for await (const wf of client.workflow.list({ query: RUNNING_CASES_QUERY, pageSize: Math.min(scanLimit, 1000) || 1 })) {
+  for await (const wf of client.workflow.list({ query: onQueue(RUNNING_CASES_QUERY, opts.taskQueue), pageSize: Math.min(scanLimit, 1000) || 1 })) {
     if (running.length >= scanLimit) {
       complete = false;
       break;

@@ -176,13 +176,16 @@ describe('stuck cases', () => {
   });
 
   it('when the server\'s attribute is not used, then the scan of running cases finds the case by its retried task', async () => {
-    const scan = await listStuckCases(client, { via: 'scan', details: true });
+    // On this test's own task queue: a long-lived dev server can hold more running cases than one scan reads.
+    const scan = await listStuckCases(client, { via: 'scan', details: true, taskQueue });
     expect(scan).toMatchObject({ via: 'scan', complete: true });
     expect(scan.scanned).toBeGreaterThanOrEqual(1);
     // The scan reads the same reported problem from describe(), and the pending attempt.
     expect(mine(scan)?.problem).toMatchObject({ category: 'WorkflowTaskFailed', lastError: FIXTURE_ERROR });
     expect(mine(scan)?.problem.attempt).toBeGreaterThanOrEqual(2);
-    expect((await countStuckCases(client, { via: 'scan' })).count).toBeGreaterThanOrEqual(1);
+    expect((await countStuckCases(client, { via: 'scan', taskQueue })).count).toBeGreaterThanOrEqual(1);
+    // Another queue's scan does not see it.
+    expect(mine(await listStuckCases(client, { via: 'scan', taskQueue: `${taskQueue}-other` }))).toBeUndefined();
   });
 
   it('when an operator asks the CLI, then case stuck lists it and case show explains it', async () => {
