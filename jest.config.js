@@ -16,6 +16,8 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform,
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json', 'node'],
+  // .stack holds built tools and their Go module cache (snapshot files among them): not the project's modules.
+  modulePathIgnorePatterns: ['<rootDir>/.stack/'],
 };
 
 const serial = { ...common, runner: '<rootDir>/test/support/serial-runner.cjs' };

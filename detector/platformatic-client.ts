@@ -18,6 +18,7 @@ import {
 } from '@platformatic/kafka';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.ts';
+import { StallWatch } from '../common/stall-watch.ts';
 import { GroupRebalancingError, type BatchControl, type ConsumerOptions, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
 
 type FetchResponse = fetchV17.FetchResponse;
@@ -35,14 +36,28 @@ const SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER) - (1n << 32n);
 const MAX_WAIT_MS = 100;
 /** How long one JoinGroup may wait for the other members (Kafka holds the request up to this). */
 const REBALANCE_TIMEOUT_MS = 30_000;
+/** The fetch loop's key in the stall watch. */
+const LOOP = 'the fetch loop';
 /** A failed rejoin is logged on the first attempt and then every this many. */
 const REJOIN_WARN_EVERY = 10;
 
 /**
  * The library retries a failed request `retries` times, this long apart: exponential from 300 ms, at most 10 s, like
- * the kafkajs client's settings (a broker restart is ridden out, not reported).
+ * the kafkajs client's settings (a broker restart is ridden out, not reported). Those retries are silent in the
+ * library: the first of a series and every RETRY_LOG_EVERY-th are logged here, with the error, so that a request
+ * that keeps failing for minutes shows in the log.
  */
-const retryDelay = (_client: unknown, _op: string, attempt: number): number => Math.min(10_000, 300 * 2 ** Math.max(0, attempt - 1)) * (0.8 + Math.random() * 0.4);
+function retryDelayLogged(log: Logger) {
+  return (_client: unknown, op: string, attempt: number, retries: number, err?: unknown): number => {
+    if (attempt === 1 || attempt % RETRY_LOG_EVERY === 0) log.warn({ op, attempt, retries, err }, `Kafka ${op} failed; retrying`);
+    return backoffMs(attempt);
+  };
+}
+const RETRY_LOG_EVERY = 5;
+/** Exponential from 300 ms, at most 10 s, with jitter. */
+const backoffMs = (attempt: number) => Math.min(10_000, 300 * 2 ** Math.max(0, attempt - 1)) * (0.8 + Math.random() * 0.4);
+/** Log start lookups: about a minute of attempts, as the library's own retries would give, then the caller's error path. */
+const OFFSETS_ATTEMPTS = 12;
 const RETRIES = 30;
 
 /** One assigned partition: its next offset to fetch, and a counter that moves on each seek (a batch of an older one is stale). */
@@ -150,6 +165,16 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
   private readonly rebalanceListeners: Array<() => void> = [];
   private readonly fatalListeners: Array<(err: Error) => void> = [];
   private readonly groupOptions: { sessionTimeout: number; heartbeatInterval: number; rebalanceTimeout: number };
+  /** What the fetch loop waits on: a wait that lasts is logged by name. */
+  private readonly watch: StallWatch;
+  /**
+   * Log start offsets are read on a client of their own that does not retry inside the library. The library's
+   * listOffsets retries a failed request with the leader epoch it first read from the metadata, and refreshes the
+   * metadata only after all its retries: once a broker restart has moved the leader epoch on, every retry fails with
+   * FENCED_LEADER_EPOCH, for minutes. Without those inner retries, the library refreshes the metadata at once and asks
+   * again; other failures are retried here (OFFSETS_ATTEMPTS), with the same backoff.
+   */
+  private readonly offsetsClient: Consumer;
 
   /** The partitions of the topic assigned here, by number. */
   private readonly partitions = new Map<number, PartitionState>();
@@ -167,6 +192,7 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
   constructor(opts: PlatformaticOptions) {
     this.opts = opts;
     this.log = opts.logger.child({ component: 'platformatic-kafka' });
+    this.watch = new StallWatch(this.log);
     const sessionTimeout = opts.sessionTimeoutMs ?? 10_000;
     this.groupOptions = { sessionTimeout, heartbeatInterval: Math.min(1_000, sessionTimeout / 5), rebalanceTimeout: REBALANCE_TIMEOUT_MS };
     this.consumer = new Consumer({
@@ -176,10 +202,11 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       ...this.groupOptions,
       autocommit: false,
       retries: RETRIES,
-      retryDelay,
+      retryDelay: retryDelayLogged(this.log),
       // A JoinGroup waits for the other members up to the rebalance timeout: the request must be allowed as long.
       requestTimeout: REBALANCE_TIMEOUT_MS + 10_000,
     });
+    this.offsetsClient = new Consumer({ clientId: `${opts.clientId}-offsets`, groupId: opts.groupId, bootstrapBrokers: opts.brokers, retries: 0 });
     this.fetchPool = new ConnectionPool(`${opts.clientId}-fetch`, { connectTimeout: 5_000, requestTimeout: 30_000 });
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
     this.consumer.on('consumer:group:join', (payload) => this.joined(payload));
@@ -221,10 +248,27 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
   }
 
   async logStartOffset(topic: string, partition: number): Promise<string> {
-    const offsets = await this.consumer.listOffsets({ topics: [topic], partitions: { [topic]: [partition] }, timestamp: ListOffsetTimestamps.EARLIEST });
-    const start = offsets.get(topic)?.[partition];
+    const start = (await this.logStarts(topic, [partition])).get(partition);
     if (start === undefined) throw new Error(`topic ${topic} has no partition ${partition}`);
     return String(start);
+  }
+
+  /** The first offset in the log of each of these partitions (see offsetsClient). */
+  private async logStarts(topic: string, partitions: number[]): Promise<Map<number, bigint>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const offsets = await this.offsetsClient.listOffsets({ topics: [topic], partitions: { [topic]: partitions }, timestamp: ListOffsetTimestamps.EARLIEST });
+        const listed = offsets.get(topic);
+        const out = new Map<number, bigint>();
+        for (const p of partitions) if (listed?.[p] !== undefined) out.set(p, listed[p]!);
+        return out;
+      } catch (err) {
+        if (isFatal(err) || attempt >= OFFSETS_ATTEMPTS || this.stopping) throw err;
+        if (attempt === 1 || attempt % RETRY_LOG_EVERY === 0) this.log.warn({ op: 'listOffsets', attempt, err }, 'Kafka listOffsets failed; retrying');
+        this.offsetsClient.clearMetadata();
+        await Promise.race([sleep(backoffMs(attempt)), this.stopped]);
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -235,11 +279,13 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
     this.wake();
     // The batch in flight completes; a fetch or wait in progress is given up.
     await this.loop;
+    this.watch.close();
     try {
       // Leaves the group: the partitions move at once instead of after the session timeout.
       await this.consumer.close(true);
     } finally {
       await this.fetchPool.close().catch(() => undefined);
+      await this.offsetsClient.close().catch(() => undefined);
     }
   }
 
@@ -302,6 +348,7 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
 
   /** Wait up to `ms`, less if a join or a stop wakes the loop. */
   private pause(ms: number): Promise<void> {
+    this.watch.leave(LOOP);
     if (!this.running) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
@@ -335,6 +382,7 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       inactiveSince = undefined;
       if (this.positionsWanted) {
         try {
+          this.watch.enter(LOOP, 'the committed offsets of newly assigned partitions');
           await this.initPositions();
           failures = 0;
         } catch (err) {
@@ -352,7 +400,9 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       }
       const pending = prefetch ?? this.fetch(this.currentPositions());
       prefetch = undefined;
+      this.watch.enter(LOOP, 'a fetch', () => ({ positions: Object.fromEntries([...this.partitions].map(([p, st]) => [p, String(st.position)])) }));
       const result = await Promise.race([pending, this.stopped.then(() => undefined)]);
+      this.watch.leave(LOOP);
       if (!result || !this.running) break;
       const responses = [...result.responses];
       let retryLater = false;
@@ -363,12 +413,14 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
         if (failed) responses.push(failed);
         const outOfRange = failed ? this.outOfRange(failed, result.requested) : [];
         if (outOfRange.length > 0) {
+          this.watch.enter(LOOP, 'the log start of partitions whose position is out of range', () => ({ partitions: outOfRange }));
           await this.resetOutOfRange(outOfRange).catch((err: unknown) => warn(err, 'could not reset partitions whose position is out of the log'));
         } else {
           failures++;
           retryLater = true;
           warn(result.error, 'fetch failed (retrying)');
           // A topic deleted and recreated has a new id, a partition a new leader: read the metadata afresh.
+          this.watch.enter(LOOP, 'fresh metadata after a failed fetch');
           await this.consumer.metadata({ topics: [this.opts.topic], forceUpdate: true }).catch(() => undefined);
         }
       } else failures = 0;
@@ -411,10 +463,10 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
         else missing.push(p);
       }
       if (missing.length > 0) {
-        const starts = await this.consumer.listOffsets({ topics: [topic], partitions: { [topic]: missing }, timestamp: ListOffsetTimestamps.EARLIEST });
+        const starts = await this.logStarts(topic, missing);
         for (const p of missing) {
           const state = this.partitions.get(p);
-          const start = starts.get(topic)?.[p];
+          const start = starts.get(p);
           if (state && state.position === undefined && start !== undefined) state.position = start;
         }
       }
@@ -490,10 +542,10 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
   /** A position outside the log (records deleted by retention, a topic recreated): from the log start, as kafkajs does. */
   private async resetOutOfRange(partitions: number[]): Promise<void> {
     const { topic } = this.opts;
-    const starts = await this.consumer.listOffsets({ topics: [topic], partitions: { [topic]: partitions }, timestamp: ListOffsetTimestamps.EARLIEST });
+    const starts = await this.logStarts(topic, partitions);
     for (const p of partitions) {
       const state = this.partitions.get(p);
-      const start = starts.get(topic)?.[p];
+      const start = starts.get(p);
       if (!state || start === undefined) continue;
       this.log.warn({ partition: p, position: String(state.position), logStart: String(start) }, 'fetch position is outside the log: reading the partition from its start');
       state.position = start;
@@ -541,12 +593,16 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       isRunning: () => this.running,
       isStale: () => !current(),
     };
+    const key = `the batch handler of partition ${partition}`;
+    this.watch.enter(key, 'its batch', () => ({ partition, from: batch.messages[0]!.offset, messages: batch.messages.length }));
     try {
       await onBatch(batch, control);
       return 'done';
     } catch (err) {
       this.log.warn({ err, partition, from: batch.messages[0]!.offset }, 'batch handler failed; the partition is read again from its position');
       return 'failed';
+    } finally {
+      this.watch.leave(key);
     }
   }
 }
@@ -554,13 +610,13 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
 export class PlatformaticDeadLetterProducer implements DeadLetterProducer {
   private readonly producer: Producer;
 
-  constructor(opts: Pick<PlatformaticOptions, 'brokers' | 'clientId'>) {
+  constructor(opts: Pick<PlatformaticOptions, 'brokers' | 'clientId' | 'logger'>) {
     this.producer = new Producer({
       clientId: `${opts.clientId}-dlq`,
       bootstrapBrokers: opts.brokers,
       autocreateTopics: false,
       retries: RETRIES,
-      retryDelay,
+      retryDelay: retryDelayLogged(opts.logger.child({ component: 'platformatic-kafka-dlq' })),
     });
   }
 

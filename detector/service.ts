@@ -14,6 +14,7 @@
 // records lost by the brokers) is read from its start; a checkpoint below the log start (retention deleted records
 // not yet read) resumes at the log start, counting what was skipped.
 import type { Logger } from '../common/logger.ts';
+import { StallWatch } from '../common/stall-watch.ts';
 import type { Alert } from '../contracts/alert.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DetectorStore } from './alert-store.ts';
@@ -106,6 +107,8 @@ export class Detector {
   private readonly log: Logger;
   private readonly opts: DetectorOptions;
   private readonly snapshotPolicy: SnapshotPolicy;
+  /** What each partition's batch, and the Redis restart check, wait on: a wait that lasts is logged by name. */
+  private readonly watch: StallWatch;
 
   constructor(deps: {
     consumer: PaymentsConsumer;
@@ -117,6 +120,7 @@ export class Detector {
   }) {
     ({ consumer: this.consumer, dlq: this.dlq, store: this.store, metrics: this.metrics, log: this.log, options: this.opts } = deps);
     this.snapshotPolicy = this.opts.snapshot ?? DEFAULT_SNAPSHOT_POLICY;
+    this.watch = new StallWatch(this.log);
     this.metrics.windowState = () => {
       let senders = 0;
       let bytes = 0;
@@ -161,6 +165,7 @@ export class Detector {
       if (p.generation === this.generation) await this.checkpoint(partition, p, { commit: false }).catch(() => undefined);
     }
     await this.dlq.close();
+    this.watch.close();
   }
 
   private async ownerOf(topic: string, partition: number): Promise<OwnedPartition> {
@@ -203,6 +208,15 @@ export class Detector {
    */
   async redisReconnected(): Promise<void> {
     if (this.owned.size === 0) return;
+    this.watch.enter(RESTART_CHECK, 'Redis and Kafka');
+    try {
+      await this.rewindIfRedisRestarted();
+    } finally {
+      this.watch.leave(RESTART_CHECK);
+    }
+  }
+
+  private async rewindIfRedisRestarted(): Promise<void> {
     const runId = await this.store.serverRunId();
     for (const [partition, p] of [...this.owned]) {
       if (p.runId === runId || this.owned.get(partition) !== p) continue;
@@ -224,13 +238,23 @@ export class Detector {
   }
 
   private async handleBatch(batch: InboundBatch, control: BatchControl): Promise<void> {
+    if (batch.messages.length === 0) return;
+    try {
+      await this.processBatch(batch, control);
+    } finally {
+      this.watch.leave(partitionKey(batch.partition));
+    }
+  }
+
+  private async processBatch(batch: InboundBatch, control: BatchControl): Promise<void> {
     const { topic, partition, messages } = batch;
-    if (messages.length === 0) return;
+    const key = partitionKey(partition);
     const timer = this.metrics.batchSeconds.startTimer();
     const newest = messages[messages.length - 1]!.timestamp;
     // A record without a create time carries -1 (or a producer sent 0): no age can be told from it.
     const newestMs = newest === undefined ? 0 : Number(newest);
     if (newestMs > 0) this.metrics.recordAgeSeconds.observe(Math.max(0, Date.now() - newestMs) / 1000);
+    this.watch.enter(key, 'its owner (a claim of its checkpoint, if not held)');
     const p = await this.ownerOf(topic, partition);
     const first = toOffset(messages[0]!.offset);
     if (toOffset(batch.highWatermark) < p.nextOffset) {
@@ -248,6 +272,7 @@ export class Detector {
     if (first > p.nextOffset) {
       // The client is ahead of our checkpoint (e.g. it kept its fetch position across a rebalance): go back, unless
       // the records in between are no longer in the log (deleted by retention before they were read).
+      this.watch.enter(key, 'the log start offset');
       const start = await this.consumer.logStartOffset(topic, partition).then(toOffset, (err: unknown) => {
         this.log.warn({ err, partition }, 'could not read the log start offset');
         return undefined;
@@ -372,6 +397,7 @@ export class Detector {
   ): Promise<T> {
     const backoff = this.opts.retryBackoffMs ?? { initial: 100, max: 5_000 };
     let delay = backoff.initial;
+    this.watch.enter(partitionKey(partition), `its ${what}`);
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await write();
@@ -458,6 +484,9 @@ export class Detector {
     return p.log.bytes > policy.logRatio * bytesPerRecord * p.state.size;
   }
 }
+
+const RESTART_CHECK = 'the Redis restart check';
+const partitionKey = (partition: number) => `partition ${partition}`;
 
 /** A Kafka offset (a decimal string) as a number; refused beyond 2^53, where numbers stop being exact. */
 function toOffset(offset: string): number {

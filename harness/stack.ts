@@ -56,8 +56,12 @@ export async function createTopics(partitions = 3): Promise<{ topic: string; dlq
   return { topic, dlq };
 }
 
+/**
+ * Idempotent, so that a batch retried across a broker restart (its first attempt written, the answer lost) is not
+ * written twice: a duplicated payment would be counted twice by the rule, and the test would blame the detector.
+ */
 export async function produce(topic: string, messages: Message[]): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let i = 0; i < messages.length; i += 1000) {
