@@ -15,17 +15,19 @@ export class StallWatch {
   private readonly timer: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly warnAfterMs: number;
+  private readonly now: () => number;
 
-  constructor(log: Logger, warnAfterMs = 30_000) {
+  constructor(log: Logger, warnAfterMs = 30_000, now: () => number = Date.now) {
     this.log = log;
     this.warnAfterMs = warnAfterMs;
+    this.now = now;
     this.timer = setInterval(() => this.check(), Math.max(100, Math.min(5_000, warnAfterMs / 2)));
     this.timer.unref();
   }
 
   /** `key` (a loop, a partition) is now waiting on `what`; `detail` is called only if the wait is logged. */
   enter(key: string, what: string, detail?: () => Record<string, unknown>): void {
-    this.waits.set(key, { what, detail, since: Date.now(), warnedAt: 0 });
+    this.waits.set(key, { what, detail, since: this.now(), warnedAt: 0 });
   }
 
   /** `key` is no longer waiting on anything. */
@@ -34,11 +36,11 @@ export class StallWatch {
   }
 
   /** The waits older than `warnAfterMs` now (logged by the timer; exposed for tests and health checks). */
-  stalled(now = Date.now()): Array<{ key: string; what: string; forMs: number }> {
+  stalled(now = this.now()): Array<{ key: string; what: string; forMs: number }> {
     return [...this.waits].filter(([, w]) => now - w.since >= this.warnAfterMs).map(([key, w]) => ({ key, what: w.what, forMs: now - w.since }));
   }
 
-  check(now = Date.now()): void {
+  check(now = this.now()): void {
     for (const [key, w] of this.waits) {
       if (now - w.since < this.warnAfterMs || now - w.warnedAt < this.warnAfterMs) continue;
       w.warnedAt = now;
