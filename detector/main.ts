@@ -80,7 +80,14 @@ const server = await serveMetrics(
     const stalled = detector.stalledWrites(STALLED_WARN_MS).map(
       (s) => `partition ${s.partition}: ${s.what} failing for ${Math.round((Date.now() - s.sinceMs) / 1000)} s, retried without skipping: ${s.error}`,
     );
-    return { ok: redisReady && detector.isRunning, details: { redis: redis.status, consuming: detector.isRunning, kafkaClient: config.KAFKA_CLIENT }, warnings: [...redisMemory.warnings(), ...stalled] };
+    // Waits that last without failing (a request the client keeps retrying): named too, unless a failing write says it.
+    const failing = new Set(detector.stalledWrites(STALLED_WARN_MS).map((s) => `partition ${s.partition}`));
+    const waiting = detector.stalledWaits().filter((w) => !failing.has(w.key)).map((w) => `${w.key}: waiting on ${w.what} for ${Math.round(w.forMs / 1000)} s`);
+    return {
+      ok: redisReady && detector.isRunning,
+      details: { redis: redis.status, consuming: detector.isRunning, kafkaClient: config.KAFKA_CLIENT },
+      warnings: [...redisMemory.warnings(), ...stalled, ...waiting],
+    };
   },
   config.DETECTOR_METRICS_HOST,
   config.DETECTOR_METRICS_PORT,

@@ -151,6 +151,11 @@ export class Detector {
     return [...this.stalled.values()].filter((s) => now - s.sinceMs >= minMs);
   }
 
+  /** Waits (a partition's claim, its writes; the Redis restart check) that have lasted 30 s or more. */
+  stalledWaits(): Array<{ key: string; what: string; forMs: number }> {
+    return this.watch.stalled();
+  }
+
   async start(): Promise<void> {
     await this.consumer.start((batch, control) => this.handleBatch(batch, control));
     this.running = true;
