@@ -134,6 +134,8 @@ export interface AlertStoreOptions {
   dedupeTtlSeconds: number;
   /** Consumer group of the detectors: checkpoints are kept per group. */
   group: string;
+  /** Told when deleting obsolete segments failed (they stay listed, and are deleted later): for a log line. */
+  onGarbageError?: (err: unknown, topic: string, partition: number) => void;
 }
 
 /** What the detector needs of its store: alert writes, and per-partition ownership and checkpoints. */
@@ -259,8 +261,9 @@ export class AlertStore implements DetectorStore {
     const garbage = checkpointKeys.garbage(this.opts.group, topic, partition);
     try {
       while ((await this.checkpoints.fraudDeleteGarbage(garbage, GARBAGE_CHUNK)) > 0);
-    } catch {
+    } catch (err) {
       // Left for later (see above): a checkpoint does not fail because old segments are still there.
+      this.opts.onGarbageError?.(err, topic, partition);
     }
   }
 }

@@ -39,7 +39,12 @@ const checkpointRedis = createRedis(config, `${config.DETECTOR_INSTANCE_ID}-chec
 checkpointRedis.on('error', (err: Error) => log.warn({ err }, 'redis checkpoint connection error (retrying)'));
 const store = new AlertStore(
   redis,
-  { dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS, group: config.DETECTOR_GROUP_ID },
+  {
+    dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,
+    group: config.DETECTOR_GROUP_ID,
+    onGarbageError: (err, topic, partition) =>
+      log.warn({ err, topic, partition }, 'could not delete obsolete checkpoint segments; they stay listed and are deleted by the next snapshot or claim'),
+  },
   checkpointRedis,
 );
 const detector = new Detector({

@@ -13,11 +13,12 @@ describe('checkpoint store on Redis', () => {
   const clients: Redis[] = [];
   afterAll(() => clients.forEach((c) => c.disconnect()));
 
-  async function store(): Promise<{ redis: Redis; store: AlertStore; group: string }> {
+  async function store(): Promise<{ redis: Redis; store: AlertStore; group: string; garbageErrors: unknown[] }> {
     const { redis } = await isolatedRedis();
     clients.push(redis);
     const group = uniqueId('cp-');
-    return { redis, store: new AlertStore(redis, { dedupeTtlSeconds: 60, group }), group };
+    const garbageErrors: unknown[] = [];
+    return { redis, store: new AlertStore(redis, { dedupeTtlSeconds: 60, group, onGarbageError: (err) => garbageErrors.push(err) }), group, garbageErrors };
   }
 
   const existing = async (redis: Redis, names: string[]) => (names.length === 0 ? 0 : redis.exists(...names));
@@ -55,6 +56,15 @@ describe('checkpoint store on Redis', () => {
     expect(await existing(redis, left)).toBe(0);
     expect(await redis.llen(garbage)).toBe(0);
     expect(claim.segments).toStrictEqual([]);
+  });
+
+  it('when deleting obsolete segments is refused, then the claim still succeeds and the refusal is reported', async () => {
+    const { redis, store: s, group, garbageErrors } = await store();
+    await redis.set(checkpointKeys.garbage(group, topic, partition), 'not a list'); // a key of the wrong type
+    const claim = await s.claim(topic, partition);
+    expect(claim.epoch).toBe(1);
+    expect(garbageErrors).toHaveLength(1);
+    expect(String(garbageErrors[0])).toContain('WRONGTYPE');
   });
 
   it('when a stale owner commits after another claimed the partition, then it is fenced and the log is unchanged', async () => {
