@@ -83,6 +83,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** On failure, the error carries the end of what the process printed, so that a CI log shows why it failed. */
+export async function withOutput<T>(p: RunningProcess, pending: Promise<T>, tailChars = 40_000): Promise<T> {
+  try {
+    return await pending;
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- end of the process's output ---\n${p.output().slice(-tailChars)}`, { cause: e });
+  }
+}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { paymentStream } from '../../common/payment-traffic.ts';
 import {
-  createTopics, isolatedRedis, kafka, produce, redisClient, restartService, startService, uniqueId, waitFor, type RunningProcess,
+  createTopics, isolatedRedis, kafka, produce, redisClient, restartService, startService, uniqueId, waitFor, withOutput, type RunningProcess,
 } from '../../harness/stack.ts';
 
 const CLIENTS = ['kafkajs', 'platformatic'] as const;
@@ -28,15 +28,6 @@ async function countsBySender(redis: Redis): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const key of await redis.keys('fraud:count:sender:*')) out[key] = (await redis.get(key))!;
   return out;
-}
-
-/** On failure, add the end of what the process printed, so a CI log shows why it stalled. */
-async function withOutput<T>(p: RunningProcess, pending: Promise<T>): Promise<T> {
-  try {
-    return await pending;
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- end of the detector's output ---\n${p.output().slice(-40_000)}`);
-  }
 }
 
 async function metric(port: number, name: string): Promise<number> {
@@ -212,12 +203,12 @@ describe('detector on Kafka and Redis', () => {
         const env = { KAFKA_CLIENT: client, PAYMENTS_TOPIC: topic, DLQ_TOPIC: dlq, REDIS_DB: String(db), DETECTOR_GROUP_ID: uniqueId('crash-') };
         for (const atAlerts of [Math.floor(expected * 0.2), Math.floor(expected * 0.55)]) {
           const victim = await start(env);
-          await waitFor(`${atAlerts} alerts`, async () => (await redis.xlen('fraud:alerts:stream')) >= atAlerts, 120_000, 20);
+          await withOutput(victim, waitFor(`${atAlerts} alerts`, async () => (await redis.xlen('fraud:alerts:stream')) >= atAlerts, 120_000, 20));
           await victim.kill();
           expect((await redis.xlen('fraud:alerts:stream')) < expected).toBeTruthy(); // the kill must land mid-stream
         }
         const survivor = await start(env);
-        await settle(redis);
+        await withOutput(survivor, settle(redis));
         await survivor.stop();
         await expectReferenceAlerts(redis);
       });
@@ -234,7 +225,7 @@ describe('detector on Kafka and Redis', () => {
           (await metric(a!.port, 'detector_events_total')) > 0 && (await metric(b!.port, 'detector_events_total')) > 0, 60_000, 50);
         await a!.kill();
         await produce(own.topic, events.slice(half));
-        await settle(redis);
+        await withOutput(b!, settle(redis));
         await b!.stop();
         await expectReferenceAlerts(redis);
       });
