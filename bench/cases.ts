@@ -23,6 +23,7 @@ import { caseWorkflowId, defaultPolicy } from '../contracts/case.ts';
 import type { AlertSignal } from '../contracts/alert.ts';
 import { log, round, scrape, summarise } from './lib.ts';
 import { machineInfo } from './machine.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 
 const opts = new Command('bench-cases')
   .option('--accounts <n>', 'accounts alerting at once', (v) => Number(v), 200)
@@ -35,7 +36,7 @@ const opts = new Command('bench-cases')
 const alertsPerAccount = defaultPolicy.reviewAfter + 1;
 const started = new Date();
 let platform: Platform | undefined;
-const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+const connection = await Connection.connect(temporalConnectionOptions(config));
 const client = new Client({ connection });
 const { db, redis } = await isolatedRedis();
 const prefix = uniqueId('BCASE');

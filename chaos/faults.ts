@@ -15,6 +15,7 @@ import type { Platform } from '../harness/platform.ts';
 import { config, redisClient, stack, waitFor, withAdmin } from '../harness/stack.ts';
 import type { TwilioRecorder } from '../harness/twilio-recorder.ts';
 import { between } from './workload.ts';
+import { temporalCliFlags } from '../common/temporal-connection.ts';
 
 export interface FaultContext {
   platform: Platform;
@@ -164,7 +165,7 @@ async function hostileInputs(ctx: FaultContext, r: () => number) {
     return open.length > 0;
   }, 30_000, 500);
   const targets = open.sort(() => r() - 0.5).slice(0, 3);
-  const base = ['--address', config.TEMPORAL_ADDRESS, '--namespace', config.TEMPORAL_NAMESPACE];
+  const base = [...temporalCliFlags(config), '--namespace', config.TEMPORAL_NAMESPACE];
   for (const acc of targets) {
     let sent = 0;
     for (const [name, input] of HOSTILE_SIGNALS) {

@@ -16,6 +16,7 @@ import { twilioRecorder } from '../harness/twilio-recorder.ts';
 import { CHAOS_SESSION_TIMEOUT_MS, stackServiceAlive, type Fault, type FaultContext } from './faults.ts';
 import { expectedOutcome, guideKeys, LADDER, type LogMessage } from './oracle.ts';
 import { between, makeWorkload, rng } from './workload.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 
 export const CHAOS_REDIS_DB = 13;
 
@@ -100,7 +101,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
   const workload = makeWorkload({ seed, prefix, durationMs, hostileCount: opts.hostileCount });
   const { redis } = await isolatedRedis(CHAOS_REDIS_DB);
   const twilio = await twilioRecorder(twilioMockUrl);
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   let platform: Platform | undefined;
   let producer: Producer | undefined;

@@ -9,11 +9,12 @@ import { createRedis } from '../common/redis.ts';
 import { cliConfigSchema } from '../common/config.ts';
 import { registerExportCommands } from './export.ts';
 import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type CaseState, type Decision } from '../contracts/case.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 
 const config = loadConfig(cliConfigSchema, 'cli');
 
 async function temporal<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '5s' }).catch((err: Error) => {
+  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '5s' }).catch((err: Error) => {
     throw new Error(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS): ${err.message}`);
   });
   try {

@@ -2,8 +2,18 @@
 // Temporal, the exports, the escalation policy) and one schema per process built from them. Each process parses
 // its schema once at start with `loadConfig` (common/env.ts), which stops it naming each bad variable. Types come
 // from the schemas.
+import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { choiceVar, durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, ratioVar, strVar } from './env.ts';
+
+function isReadableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
 
 // ---- Shared pieces ---------------------------------------------------------------------------------------------
 
@@ -29,10 +39,28 @@ export const kafkaSchema = {
   PAYMENTS_TOPIC: strVar('payments'),
 };
 
+/** A file a process must read at start: refused at start, naming the variable, when there is none at the path. */
+const readableFile = () => optionalStr().refine((p) => p === undefined || isReadableFile(p), 'no readable file at this path');
+
+/**
+ * TLS to the Temporal frontend, as the stock `temporal` CLI names it: a client certificate and key for mTLS (both or
+ * neither), and the CA that signed the server's certificate (unset: the system's roots, as for Temporal Cloud). Any
+ * of them set turns TLS on. common/temporal-connection.ts reads them.
+ */
+export const temporalTlsSchema = {
+  TEMPORAL_TLS_CLIENT_CERT_PATH: readableFile(),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: readableFile(),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: readableFile(),
+  /** The name the server's certificate is checked against, when it is not the host of TEMPORAL_ADDRESS. */
+  TEMPORAL_TLS_SERVER_NAME: optionalStr(),
+};
+export type TemporalTlsConfig = z.output<z.ZodObject<typeof temporalTlsSchema>>;
+
 export const temporalSchema = {
   TEMPORAL_ADDRESS: strVar('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: strVar('default'),
   TEMPORAL_TASK_QUEUE: strVar('fraud-cases'),
+  ...temporalTlsSchema,
 };
 
 /** Scheduled exports (common/export-schedule.ts, activities/export*.ts); read by the worker and the CLI. */
@@ -173,6 +201,7 @@ export const consoleConfigSchema = z
     ...redisSchema,
     TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,
     TEMPORAL_NAMESPACE: temporalSchema.TEMPORAL_NAMESPACE,
+    ...temporalTlsSchema,
     TEMPORAL_UI_PORT: portVar(8233),
     /** Base URL of the Temporal Web UI for the links on case pages; default http://127.0.0.1:$TEMPORAL_UI_PORT. */
     TEMPORAL_UI_URL: optionalStr(),
@@ -221,6 +250,7 @@ export const harnessConfigSchema = z.object({
   ...redisSchema,
   TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,
   TEMPORAL_NAMESPACE: temporalSchema.TEMPORAL_NAMESPACE,
+  ...temporalTlsSchema,
   /** The Web UI's port, which the console links to. */
   TEMPORAL_UI_PORT: portVar(8233),
   /** REST port of the BigQuery emulator (stack/bigquery.sh). */

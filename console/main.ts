@@ -14,6 +14,7 @@ import { createRedis } from '../common/redis.ts';
 import { createConsole } from './app.ts';
 import { consoleConfigSchema, userAdminSchema } from '../common/config.ts';
 import { ROLES, UserError, UserStore, type Role } from './users.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 
 async function serve(): Promise<void> {
   const config = loadConfig(consoleConfigSchema, 'console');
@@ -24,7 +25,7 @@ async function serve(): Promise<void> {
     r.on('error', (err: Error) => log.warn({ err }, `${name} connection error (retrying)`));
   }
   // Lazy: the console starts (and shows live alerts) while Temporal is down; case pages say so until it is back.
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 
   const server = createConsole({ config, log, redis, subscriber, temporal, users: new UserStore(redis) });

@@ -8,7 +8,7 @@
 // by hand, or by another tool) cannot be delivered: it moves to `fraud:alerts:undeliverable` with the reason and is
 // acknowledged, so it never holds up the alerts behind it.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import { Client, Connection, WorkflowIdReusePolicy, type ConnectionOptions } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
@@ -46,8 +46,8 @@ export class TemporalCaseDelivery implements CaseDelivery {
   /** Calls not yet settled, aborted ones included. */
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(opts: { address: string; namespace: string; taskQueue: string; policy: EscalationPolicy }) {
-    this.connection = Connection.lazy({ address: opts.address });
+  constructor(opts: { connection: ConnectionOptions; namespace: string; taskQueue: string; policy: EscalationPolicy }) {
+    this.connection = Connection.lazy(opts.connection);
     this.client = new Client({ connection: this.connection, namespace: opts.namespace });
     this.opts = opts;
   }

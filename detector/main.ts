@@ -8,6 +8,7 @@ import { detectorConfigSchema } from '../common/config.ts';
 import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
 import { DetectorMetrics, serveMetrics } from './metrics.ts';
 import { Detector } from './service.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 
 const config = loadConfig(detectorConfigSchema, 'detector');
 const log = createLogger('detector', config.LOG_LEVEL);
@@ -107,7 +108,7 @@ const signaller =
           log,
           registry: metrics.registry,
           delivery: new TemporalCaseDelivery({
-            address: config.TEMPORAL_ADDRESS,
+            connection: temporalConnectionOptions(config),
             namespace: config.TEMPORAL_NAMESPACE,
             taskQueue: config.TEMPORAL_TASK_QUEUE,
             policy: {

@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source=stack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(redis kafka temporal bigquery twilio-mock chromium)
+ALL=(redis kafka temporal bigquery twilio-mock chromium postgres temporal-cluster)
 available=()
 for s in "${ALL[@]}"; do
   f="$ROOT/stack/$s.sh"

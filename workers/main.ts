@@ -17,6 +17,7 @@ import { RedisMemoryWatch } from '../common/redis-memory.ts';
 import { workerConfigSchema } from '../common/config.ts';
 import { ensureExportSchedule } from '../common/export-schedule.ts';
 import { StuckCasesWatch, WorkerMetrics, serveWorkerHttp } from './metrics.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 
 const config = loadConfig(workerConfigSchema, 'worker');
 const log = createLogger('worker', config.LOG_LEVEL);
@@ -53,7 +54,7 @@ log.info({ sink: exportSink.kind, destination: exportSink.destination }, exportS
   ? 'exports go to BigQuery'
   : 'exports go to NDJSON files (set BIGQUERY_PROJECT to export to BigQuery)');
 
-const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const connection = await NativeConnection.connect(temporalConnectionOptions(config));
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -76,7 +77,7 @@ const worker = await Worker.create({
 });
 
 // A client of its own: the export Schedule and the stuck-case count (visibility).
-const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+const clientConnection = await Connection.connect(temporalConnectionOptions(config));
 const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
 
 // The export Schedule runs on this worker's task queue; created or brought up to date at every start.

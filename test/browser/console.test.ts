@@ -20,6 +20,7 @@ import { caseWorkflowId } from '../../contracts/case.ts';
 import { FraudStage } from '../../contracts/search-attributes.ts';
 import { startPlatform, type Platform, type Service } from '../../harness/platform.ts';
 import { config, isolatedRedis, nodeBin, produce, uniqueId, waitFor } from '../../harness/stack.ts';
+import { temporalConnectionOptions } from '../../common/temporal-connection.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOT_DIR;
@@ -80,7 +81,7 @@ const alertRow = (page: Page, accountId: string) => page.locator(`#alerts tbody 
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: bash stack/stack.sh install chromium (apt-get install -y chromium)`);
-  connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  connection = await Connection.connect(temporalConnectionOptions(config));
   client = new Client({ connection });
   // A high database: the other suites count up from 1, and this one may run next to them on a shared machine.
   ({ db, redis } = await isolatedRedis(13));

@@ -14,6 +14,7 @@ import type { AuditEntry } from '../../contracts/audit.ts';
 import { twilioRecorder, type TwilioRecorder } from '../../harness/twilio-recorder.ts';
 import { startPlatform, twilioMockUrl, type Platform } from '../../harness/platform.ts';
 import { config, isolatedRedis, produce, stack, uniqueId, waitFor } from '../../harness/stack.ts';
+import { temporalCliFlags, temporalConnectionOptions } from '../../common/temporal-connection.ts';
 
 const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
 
@@ -23,7 +24,7 @@ let proxy: TwilioRecorder;
 const platforms: Platform[] = [];
 
 beforeAll(async () => {
-  connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  connection = await Connection.connect(temporalConnectionOptions(config));
   client = new Client({ connection });
   proxy = await twilioRecorder(twilioMockUrl);
 });
@@ -112,7 +113,7 @@ describe('fraud case end to end', () => {
 
     // Ops clear the account with the temporal CLI, as an operator would.
     await promisify(execFile)(temporalCli, [
-      'workflow', 'signal', '--address', config.TEMPORAL_ADDRESS, '--workflow-id', caseWorkflowId(acc), '--name', 'clearAccount',
+      'workflow', 'signal', ...temporalCliFlags(config), '--workflow-id', caseWorkflowId(acc), '--name', 'clearAccount',
       '--input', JSON.stringify({ by: 'ops-e2e', reason: 'verified with the cardholder' }),
     ]);
     await waitFor('the case to close', async () => (await caseAttributes(acc)).status === 'COMPLETED', 30_000, 200);
@@ -228,7 +229,7 @@ describe('Temporal outage', () => {
       await stack('up', 'temporal');
     }
     await connection.close();
-    connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    connection = await Connection.connect(temporalConnectionOptions(config));
     client = new Client({ connection });
     if (!p.worker.running) await p.worker.start();
     const state = await waitFor('the case with all five alerts', async () => {

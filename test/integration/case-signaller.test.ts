@@ -151,7 +151,7 @@ describe('case signaller on the Redis alert stream', () => {
     const { redis } = await isolatedRedis(10);
     connections.push(redis);
     // Nothing listens there: the real client waits for a server that never comes.
-    const delivery = new TemporalCaseDelivery({ address: `127.0.0.1:${await freePort()}`, namespace: 'default', taskQueue: 'none', policy: defaultPolicy });
+    const delivery = new TemporalCaseDelivery({ connection: { address: `127.0.0.1:${await freePort()}` }, namespace: 'default', taskQueue: 'none', policy: defaultPolicy });
     await redis.xadd('fraud:alerts:stream', '*', 'alert', JSON.stringify(alert('HANG', 1)), 'count', '1');
     const s = new CaseSignaller({ redis, log: pino({ level: 'silent' }), registry: new Registry(), delivery }, { consumerName: 'hang-signaller', concurrency: 1, claimIdleMs: 60_000 });
     await s.start();

@@ -21,6 +21,7 @@ import { windowFrom, type ExportWindow } from '../../contracts/export.ts';
 import { ExportWindowStart } from '../../contracts/search-attributes.ts';
 import type { AlertSignal } from '../../contracts/alert.ts';
 import { config, freePort, isolatedRedis, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
+import { temporalConnectionOptions } from '../../common/temporal-connection.ts';
 
 // Always the local emulator, whatever BIGQUERY_* the environment holds: a test never writes to a real project.
 const BQ = { projectId: 'fraud-test', apiEndpoint: `http://127.0.0.1:${config.BIGQUERY_PORT}` };
@@ -306,7 +307,7 @@ describe('the export Schedule on the dev server, with a worker and the CLI', () 
   };
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    connection = await Connection.connect(temporalConnectionOptions(config));
     client = new Client({ connection });
     ({ db, redis } = await isolatedRedis());
     await new AuditLog(redis).append(auditEntries(windows, prefix));

@@ -32,6 +32,7 @@ import { CASE_WORKFLOW_TYPE, caseStateQuery, caseWorkflowId, defaultPolicy } fro
 import { FraudAccountId, FraudAlertCount, FraudStage } from '../../contracts/search-attributes.ts';
 import { config, freePort, isolatedRedis, redisClient, spawnService, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
 import { expectWith } from '../support/expect.ts';
+import { temporalConnectionOptions } from '../../common/temporal-connection.ts';
 
 Runtime.install({
   logger: new DefaultLogger('ERROR'),
@@ -58,7 +59,7 @@ const workerEnv = (taskQueue: string) => ({
 });
 
 beforeAll(async () => {
-  connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  connection = await Connection.connect(temporalConnectionOptions(config));
   client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   ({ db, redis } = await isolatedRedis());
   observer = await startService('workers/main.ts', workerEnv(uniqueId('ops-observer-')), { portVar: 'WORKER_HEALTH_PORT' });
@@ -144,7 +145,7 @@ describe('stuck cases', () => {
 
   beforeAll(async () => {
     caseIds.push(caseWorkflowId(acc));
-    const nativeConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config));
     fixture = await Worker.create({ connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE, taskQueue, workflowsPath: FIXTURE });
     fixtureRun = fixture.run().finally(() => nativeConnection.close());
     // As the detector's signaller starts a case.

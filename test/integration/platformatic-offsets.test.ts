@@ -18,7 +18,7 @@ describe('@platformatic/kafka adapter across a broker restart', () => {
     const { topic } = await createTopics(2);
     await produce(topic, [{ key: 'k', value: 'v' }]);
     const consumer = new PlatformaticPaymentsConsumer({
-      brokers: config.KAFKA_BOOTSTRAP_SERVERS, clientId: uniqueId('offsets-'), groupId: uniqueId('offsets-'), topic, logger: createLogger('test', 'warn'),
+      brokers: config.KAFKA_BOOTSTRAP_SERVERS, clientId: uniqueId('offsets-'), groupId: uniqueId('offsets-'), topic, logger: createLogger('test', 'error'),
     });
     consumers.push(consumer);
     // Read once before the restart: the client now holds the metadata, leader epochs included, of before.

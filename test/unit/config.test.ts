@@ -17,6 +17,11 @@ describe('detector config', () => {
     expect(call).toThrow(/VELOCITY_FRAUD_THRESHOLD: .*\(got "three"\)/);
   });
 
+  it('when a Temporal TLS file does not exist, then the error names the variable and the path', () => {
+    const call = () => parseConfig(detectorConfigSchema, { TEMPORAL_TLS_CLIENT_CERT_PATH: '/nonexistent/client.pem' });
+    expect(call).toThrow(/TEMPORAL_TLS_CLIENT_CERT_PATH: no readable file at this path \(got "\/nonexistent\/client.pem"\)/);
+  });
+
   it('when several variables are wrong, then every one is named', () => {
     const call = () => parseConfig(detectorConfigSchema, { REDIS_PORT: '70000', VELOCITY_WINDOW_SECONDS: '0', LOG_LEVEL: 'loud' });
     for (const name of ['REDIS_PORT', 'VELOCITY_WINDOW_SECONDS', 'LOG_LEVEL']) expect(call).toThrow(new RegExp(`\\b${name}: `));
