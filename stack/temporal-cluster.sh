@@ -148,7 +148,8 @@ global:
   pprof:
     port: 0
   tls:
-    internode:
+    # The same mTLS between the services (internode) as from clients to the frontend.
+    internode: &mtls
       server:
         requireClientAuth: true
         certFile: $TLS_DIR/server.pem
@@ -157,15 +158,7 @@ global:
       client:
         serverName: localhost
         rootCaFiles: [$TLS_DIR/ca.pem]
-    frontend:
-      server:
-        requireClientAuth: true
-        certFile: $TLS_DIR/server.pem
-        keyFile: $TLS_DIR/server.key
-        clientCaFiles: [$TLS_DIR/ca.pem]
-      client:
-        serverName: localhost
-        rootCaFiles: [$TLS_DIR/ca.pem]
+    frontend: *mtls
 services:
   frontend:
     rpc: { grpcPort: $port, membershipPort: $((port - 1000)), bindOnIP: 127.0.0.1, httpPort: $((port + 10)) }
