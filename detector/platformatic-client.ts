@@ -44,16 +44,17 @@ const REJOIN_WARN_EVERY = 10;
 /**
  * The library retries a failed request `retries` times, this long apart: exponential from 300 ms, at most 10 s, like
  * the kafkajs client's settings (a broker restart is ridden out, not reported). Those retries are silent in the
- * library: the first of a series and every RETRY_LOG_EVERY-th are logged here, with the error, so that a request
+ * library: the first of a series and every fifth are logged here (retryLogged), with the error, so that a request
  * that keeps failing for minutes shows in the log.
  */
 function retryDelayLogged(log: Logger) {
   return (_client: unknown, op: string, attempt: number, retries: number, err?: unknown): number => {
-    if (attempt === 1 || attempt % RETRY_LOG_EVERY === 0) log.warn({ op, attempt, retries, err }, `Kafka ${op} failed; retrying`);
+    if (retryLogged(attempt)) log.warn({ op, attempt, retries, err }, `Kafka ${op} failed; retrying`);
     return backoffMs(attempt);
   };
 }
-const RETRY_LOG_EVERY = 5;
+/** The first retry of a series and every fifth are logged. */
+const retryLogged = (attempt: number) => attempt === 1 || attempt % 5 === 0;
 /** Exponential from 300 ms, at most 10 s, with jitter. */
 const backoffMs = (attempt: number) => Math.min(10_000, 300 * 2 ** Math.max(0, attempt - 1)) * (0.8 + Math.random() * 0.4);
 /** Log start lookups: about a minute of attempts, as the library's own retries would give, then the caller's error path. */
@@ -264,7 +265,7 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
         return out;
       } catch (err) {
         if (isFatal(err) || attempt >= OFFSETS_ATTEMPTS || this.stopping) throw err;
-        if (attempt === 1 || attempt % RETRY_LOG_EVERY === 0) this.log.warn({ op: 'listOffsets', attempt, err }, 'Kafka listOffsets failed; retrying');
+        if (retryLogged(attempt)) this.log.warn({ op: 'listOffsets', attempt, err }, 'Kafka listOffsets failed; retrying');
         this.offsetsClient.clearMetadata();
         await Promise.race([sleep(backoffMs(attempt)), this.stopped]);
       }
@@ -593,16 +594,13 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       isRunning: () => this.running,
       isStale: () => !current(),
     };
-    const key = `the batch handler of partition ${partition}`;
-    this.watch.enter(key, 'its batch', () => ({ partition, from: batch.messages[0]!.offset, messages: batch.messages.length }));
+    // A handler that waits long is named by the detector's own stall watch (per partition and step), for either client.
     try {
       await onBatch(batch, control);
       return 'done';
     } catch (err) {
       this.log.warn({ err, partition, from: batch.messages[0]!.offset }, 'batch handler failed; the partition is read again from its position');
       return 'failed';
-    } finally {
-      this.watch.leave(key);
     }
   }
 }

@@ -59,7 +59,7 @@ _tc_certificates() {
       if [ "$name" = server ]; then ext="subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth"
       else ext="extendedKeyUsage=clientAuth"; fi
       openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" -out "$name.csr" -subj "/CN=fraud platform $name" 2>/dev/null
-      printf "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n$ext\n" >"$name.ext"
+      printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n%b\n' "$ext" >"$name.ext"
       openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 -out "$name.pem" -extfile "$name.ext" 2>/dev/null
       rm -f "$name.csr" "$name.ext"
     done
