@@ -1,7 +1,8 @@
 // jest 30 over the ESM TypeScript sources as they are: @swc/jest only strips types (imports keep their .ts
 // extensions, modules stay ESM), and Node runs them as ES modules (--experimental-vm-modules, set by
 // scripts/test.sh). `./dev test` runs every project; `./dev test FILES` a subset.
-//
+import process from 'node:process';
+
 // Projects: `unit` holds pure logic and runs in parallel workers; `workflows` (Temporal's time-skipping server and
 // native runtime), `integration` and `browser` (the shared local stack) run one file at a time, in band, through
 // test/support/serial-runner.cjs.
@@ -22,9 +23,12 @@ const common = {
 
 const serial = { ...common, runner: '<rootDir>/test/support/serial-runner.cjs' };
 
-/** @type {import('jest').Config} */
-export default {
-  projects: [
+// The cluster profile (`./dev test --cluster`, FRAUD_STACK_PROFILE=cluster with the cluster's settings exported) runs
+// the suites whose subject is the case path on Temporal, against the Temporal server on PostgreSQL with mTLS.
+const CLUSTER_SUITES = ['integration/case-e2e', 'integration/ops-visibility', 'integration/export'];
+const projects = process.env.FRAUD_STACK_PROFILE === 'cluster'
+  ? [{ ...serial, displayName: 'cluster', testMatch: CLUSTER_SUITES.map((s) => `<rootDir>/test/${s}.test.ts`) }]
+  : [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/support/unit-timeout.ts'] },
     {
       ...serial, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
@@ -32,7 +36,11 @@ export default {
     },
     { ...serial, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...serial, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'] },
-  ],
+  ];
+
+/** @type {import('jest').Config} */
+export default {
+  projects,
   // Tests and hooks on the stack wait for real services (a worker SIGKILLed and restarted, an outage ridden out).
   testTimeout: 300_000,
   // Coverage of the pure modules (`./dev test --coverage`, or npm run test:unit -- --coverage).

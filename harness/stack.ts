@@ -113,7 +113,13 @@ export async function restartService(name: StackService): Promise<void> {
   await stack('up', name);
 }
 
-type StackService = 'redis' | 'kafka' | 'temporal' | 'twilio-mock';
+type StackService = 'redis' | 'kafka' | 'temporal' | 'temporal-cluster' | 'twilio-mock';
+
+/** The profile the tests run on (`./dev test --cluster` sets FRAUD_STACK_PROFILE=cluster with the cluster's settings). */
+export const stackProfile: 'embedded' | 'cluster' = process.env.FRAUD_STACK_PROFILE === 'cluster' ? 'cluster' : 'embedded';
+
+/** The Temporal service of that profile, for outage tests. */
+export const temporalService: StackService = stackProfile === 'cluster' ? 'temporal-cluster' : 'temporal';
 
 /** `bash stack/stack.sh up|down NAME`: for outage tests. */
 export async function stack(cmd: 'up' | 'down', name: StackService): Promise<void> {

@@ -14,7 +14,7 @@ POSTGRES_DATA="$DATA_DIR/postgres"
 # The newest installed server's binaries (Debian keeps them in /usr/lib/postgresql/<major>/bin).
 _postgres_bin() {
   local d
-  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  d="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   [ -n "$d" ] && [ -x "$d/initdb" ] || return 1
   echo "$d"
 }
@@ -26,7 +26,7 @@ postgres_install() {
   if command -v pg_lsclusters >/dev/null; then
     local ver name
     while read -r ver name _; do
-      [ -n "$ver" ] && as_root pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+      if [ -n "$ver" ]; then as_root pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; fi
     done < <(pg_lsclusters -h 2>/dev/null)
   fi
   _postgres_bin >/dev/null || die "installed postgresql but found no server binaries under /usr/lib/postgresql"

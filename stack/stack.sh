@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local stack, no Docker: install what is missing, then start/stop/report every service on loopback.
-#   bash stack/stack.sh up [service...] | down [service...] | status | install [service...]
-# Services: redis kafka temporal (and bigquery, twilio-mock, chromium when their scripts exist).
-# chromium is only installed (apt): the browser tests launch it themselves.
+#   bash stack/stack.sh up [service...] | down [service...] | status | install [service...] | env [service...]
+# Services: redis kafka temporal bigquery twilio-mock chromium (the embedded profile: what a bare `up` starts), and
+# postgres temporal-cluster (the cluster profile's, started only when named). chromium is only installed (apt): the
+# browser tests launch it themselves. `env` prints what points the platform at a cluster service (KEY=value lines).
 # Everything installed or written goes under .stack/ (git-ignored); settings are in .env (git-ignored).
 set -euo pipefail
 # shellcheck source=stack/lib.sh
@@ -17,8 +18,13 @@ for s in "${ALL[@]}"; do
 done
 fn() { echo "${1//-/_}_$2"; }
 
+# Bare `up` and `install` mean the embedded profile's services; the cluster profile's are named (./dev up --cluster).
+EMBEDDED=(redis kafka temporal bigquery twilio-mock chromium)
 cmd="${1:-status}"; shift || true
-services=("$@"); [ ${#services[@]} -gt 0 ] || services=("${available[@]}")
+services=("$@")
+if [ ${#services[@]} -eq 0 ]; then
+  case "$cmd" in up|install) services=("${EMBEDDED[@]}") ;; *) services=("${available[@]}") ;; esac
+fi
 for s in "${services[@]}"; do
   [[ " ${available[*]} " == *" $s "* ]] || die "unknown service '$s' (known: ${available[*]})"
 done
@@ -38,5 +44,9 @@ case "$cmd" in
     say "stopped: ${services[*]}" ;;
   status)
     for s in "${services[@]}"; do "$(fn "$s" status)" || true; done ;;
-  *) die "usage: stack.sh up|down|status|install [service...]" ;;
+  env) # the variables that point the platform at these services where they differ from .env's (cluster profile)
+    for s in "${services[@]}"; do
+      if declare -F "$(fn "$s" env)" >/dev/null; then "$(fn "$s" env)"; fi
+    done ;;
+  *) die "usage: stack.sh up|down|status|install|env [service...]" ;;
 esac

@@ -13,7 +13,7 @@ import { FraudAlertCount, FraudStage } from '../../contracts/search-attributes.t
 import type { AuditEntry } from '../../contracts/audit.ts';
 import { twilioRecorder, type TwilioRecorder } from '../../harness/twilio-recorder.ts';
 import { startPlatform, twilioMockUrl, type Platform } from '../../harness/platform.ts';
-import { config, isolatedRedis, produce, stack, uniqueId, waitFor } from '../../harness/stack.ts';
+import { config, isolatedRedis, produce, stack, temporalService, uniqueId, waitFor } from '../../harness/stack.ts';
 import { temporalCliFlags, temporalConnectionOptions } from '../../common/temporal-connection.ts';
 
 const temporalCli = `${repoRoot}.stack/venv/bin/temporal`;
@@ -218,7 +218,7 @@ describe('Temporal outage', () => {
     caseIds.push(caseWorkflowId(acc));
     const p = await platform(db);
     await p.worker.start();
-    await stack('down', 'temporal');
+    await stack('down', temporalService);
     try {
       await produce(p.topic, bursts(acc, 5));
       // Detection does not wait for Temporal: all five alerts land in Redis while it is down.
@@ -226,7 +226,7 @@ describe('Temporal outage', () => {
       const pending = (await redis.xpending('fraud:alerts:stream', 'case-signaller')) as [number, ...unknown[]];
       expect(pending[0] + (await redis.xlen('fraud:alerts:stream')) > 0).toBeTruthy(); // the alerts wait in the stream
     } finally {
-      await stack('up', 'temporal');
+      await stack('up', temporalService);
     }
     await connection.close();
     connection = await Connection.connect(temporalConnectionOptions(config));
