@@ -24,8 +24,11 @@ const common = {
 const serial = { ...common, runner: '<rootDir>/test/support/serial-runner.cjs' };
 
 // The cluster profile (`./dev test --cluster`, FRAUD_STACK_PROFILE=cluster with the cluster's settings exported) runs
-// the suites whose subject is the case path on Temporal, against the Temporal server on PostgreSQL with mTLS.
-const CLUSTER_SUITES = ['integration/case-e2e', 'integration/ops-visibility', 'integration/export'];
+// the suites whose subject is the case path on Temporal, against the Temporal server on PostgreSQL with mTLS, and on
+// Redis behind Sentinels with a user per service: the chaos subset (with a failover of the Redis primary) and the
+// suite of the Redis logins, which has no subject on the embedded profile.
+const CLUSTER_ONLY = ['integration/redis-acl'];
+const CLUSTER_SUITES = ['integration/case-e2e', 'integration/ops-visibility', 'integration/export', 'integration/chaos', ...CLUSTER_ONLY];
 const projects = process.env.FRAUD_STACK_PROFILE === 'cluster'
   ? [{ ...serial, displayName: 'cluster', testMatch: CLUSTER_SUITES.map((s) => `<rootDir>/test/${s}.test.ts`) }]
   : [
@@ -34,7 +37,10 @@ const projects = process.env.FRAUD_STACK_PROFILE === 'cluster'
       ...serial, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
       setupFiles: ['<rootDir>/test/support/temporal-runtime.ts'],
     },
-    { ...serial, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    {
+      ...serial, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testPathIgnorePatterns: CLUSTER_ONLY.map((s) => `/test/${s}\\.test\\.ts$`),
+    },
     { ...serial, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'] },
   ];
 

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { repoRoot } from '../common/env.ts';
+import { redisOptions as sharedRedisOptions } from '../common/redis.ts';
 import { config } from '../harness/stack.ts';
 import { log, readPidFile, spawnDetector, withTimeout, type CpuReport, type DetectorProcess } from './lib.ts';
 import type { BenchOptions, Phase } from './options.ts';
@@ -61,6 +62,9 @@ export class BenchContext {
       if (!LOOPBACK.has(b.slice(0, b.lastIndexOf(':')))) throw new Error(`bench targets 127.0.0.1 only; KAFKA_BOOTSTRAP_SERVERS has ${b}`);
     }
     if (!LOOPBACK.has(config.REDIS_HOST)) throw new Error(`bench targets 127.0.0.1 only; REDIS_HOST is ${config.REDIS_HOST}`);
+    for (const s of config.REDIS_SENTINELS) {
+      if (!LOOPBACK.has(s.host)) throw new Error(`bench targets 127.0.0.1 only; REDIS_SENTINELS has ${s.host}`);
+    }
     this.brokers = config.KAFKA_BOOTSTRAP_SERVERS.map((b) => b.replace(/^localhost:/, '127.0.0.1:'));
     const extra = Object.fromEntries(opts.detectorEnv.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     this.ruleEnv = { VELOCITY_FRAUD_THRESHOLD: '3', VELOCITY_WINDOW_SECONDS: '60', CASE_SIGNALLER: 'off', ...extra };
@@ -73,7 +77,7 @@ export class BenchContext {
     this.sentinel = `bench:run:${this.id}`;
 
     this.kafka = benchKafka(this.brokers, `bench-${this.id}`);
-    const redisOptions = { host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: opts.redisDb, maxRetriesPerRequest: 3 };
+    const redisOptions = { ...sharedRedisOptions({ ...config, REDIS_DB: opts.redisDb }, `bench-${this.id}`), maxRetriesPerRequest: 3 };
     this.redis = new Redis({ ...redisOptions, lazyConnect: true });
     this.alerts = new AlertListener(redisOptions);
     this.redisWatch = new RedisWatch(this.redis);

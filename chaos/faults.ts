@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { repoRoot } from '../common/env.ts';
 import { caseWorkflowId } from '../contracts/case.ts';
 import type { Platform } from '../harness/platform.ts';
@@ -37,6 +37,8 @@ export interface Fault {
    * counted as lost with Redis where Temporal's record of the case shows it was done, instead of failing the run.
    */
   losesRedisWrites?: boolean;
+  /** The one profile the fault applies to (its service exists only there); unset: both. */
+  profile?: 'embedded' | 'cluster';
   inject: (ctx: FaultContext, r: () => number) => Promise<void>;
 }
 
@@ -96,6 +98,48 @@ async function rollBackRedis(ctx: FaultContext, lostMs: number) {
     rmSync(kept, { recursive: true, force: true });
   }
 }
+
+/**
+ * The cluster profile's Redis primary dies (SIGKILL) and the Sentinels promote its replica; `downMs` later the dead
+ * node is started again and rejoins as the new primary's replica. Replication is asynchronous: writes the primary had
+ * acknowledged and not yet sent on are lost with it. The primary's pid comes from INFO, and must be one the stack
+ * scripts started.
+ */
+async function failOverRedis(ctx: FaultContext, downMs: number) {
+  if (config.REDIS_SENTINELS.length === 0) throw new Error('redis-failover needs the cluster profile\'s Redis (REDIS_SENTINELS is unset)');
+  const sentinel = new Redis({
+    ...config.REDIS_SENTINELS[0]!, ...(config.REDIS_SENTINEL_PASSWORD ? { password: config.REDIS_SENTINEL_PASSWORD } : {}), maxRetriesPerRequest: 3,
+  });
+  const primaryAddr = async () => ((await sentinel.call('SENTINEL', 'get-master-addr-by-name', config.REDIS_MASTER_NAME)) as string[]).join(':');
+  try {
+    const before = await primaryAddr();
+    const pid = await withRedis(async (c) => Number(/^process_id:(\d+)/m.exec(await c.info('server'))?.[1]));
+    const ours = ['redis-ha-a', 'redis-ha-b'].filter((n) => readPid(n) === pid);
+    if (ours.length !== 1) throw new Error(`the Redis primary's pid ${pid} is not one the stack scripts started (.stack/run/redis-ha-*.pid)`);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(`redis primary (pid ${pid}) to die`, async () => !alive(pid), 10_000, 50);
+    const t0 = Date.now();
+    ctx.log(`redis primary ${before} SIGKILLed (${ours[0]}, pid ${pid})`);
+    const after = await waitFor('the Sentinels to promote the replica', async () => {
+      const addr = await primaryAddr();
+      return addr !== before && addr;
+    }, 30_000, 100);
+    ctx.log(`Sentinels promoted ${after} in ${Date.now() - t0} ms`);
+    await sleep(downMs);
+    await stack('up', 'redis-ha');
+    ctx.log(`${ours[0]} restarted (pid ${readPid(ours[0]!)}) as the replica of ${after}`);
+  } finally {
+    sentinel.disconnect();
+  }
+}
+
+const readPid = (name: string) => {
+  try {
+    return Number(readFileSync(`${repoRoot}.stack/run/${name}.pid`, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+};
 
 async function stopStackService(ctx: FaultContext, name: 'kafka', stoppedMs: number) {
   const pid = stackPid(name);
@@ -199,9 +243,9 @@ export const FAULTS: Fault[] = [
     name: 'worker-stop', what: 'SIGSTOP the worker past the activities\' 10 s start-to-close timeout, then SIGCONT',
     inject: (ctx, r) => stopProcess(ctx, 'worker', between(r, 11_000, 15_000)),
   },
-  { name: 'redis-kill', what: 'SIGKILL redis-server (appendfsync everysec), restart it', inject: (ctx, r) => killStackService(ctx, 'redis', between(r, 500, 3000)) },
+  { name: 'redis-kill', profile: 'embedded', what: 'SIGKILL redis-server (appendfsync everysec), restart it', inject: (ctx, r) => killStackService(ctx, 'redis', between(r, 500, 3000)) },
   {
-    name: 'redis-rollback', losesRedisWrites: true,
+    name: 'redis-rollback', profile: 'embedded', losesRedisWrites: true,
     what: 'Redis restarts without its last 1-3 s of acknowledged writes (from a copy of its append-only files): a machine crash, a failover to a lagging replica',
     inject: (ctx, r) => rollBackRedis(ctx, between(r, 1000, 3000)),
   },
@@ -235,6 +279,11 @@ export const FAULTS: Fault[] = [
       await sleep(ms);
     }),
   },
+  {
+    name: 'redis-failover', profile: 'cluster', losesRedisWrites: true,
+    what: 'SIGKILL the Redis primary (cluster profile): the Sentinels promote its replica; the dead node rejoins 1-3 s later as a replica',
+    inject: (ctx, r) => failOverRedis(ctx, between(r, 1000, 3000)),
+  },
   { name: 'kafka-kill', what: 'SIGKILL the Kafka broker, restart it', inject: (ctx, r) => killStackService(ctx, 'kafka', between(r, 500, 2000)) },
   { name: 'kafka-stop', what: 'SIGSTOP the Kafka broker for 5-10 s, then SIGCONT', inject: (ctx, r) => stopStackService(ctx, 'kafka', between(r, 5000, 10_000)) },
   {
@@ -247,7 +296,7 @@ export const FAULTS: Fault[] = [
       ctx.log('DLQ topic recreated');
     }),
   },
-  { name: 'temporal-kill', what: 'SIGKILL the Temporal server, restart it', inject: (ctx, r) => killStackService(ctx, 'temporal', between(r, 500, 2000)) },
+  { name: 'temporal-kill', profile: 'embedded', what: 'SIGKILL the Temporal server, restart it', inject: (ctx, r) => killStackService(ctx, 'temporal', between(r, 500, 2000)) },
   {
     name: 'twilio-slow', what: 'Twilio replies after 12 s (past the 8 s request and 10 s activity timeouts), for 15 s',
     inject: async (ctx) => {

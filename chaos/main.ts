@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { repoRoot } from '../common/env.ts';
-import { stack } from '../harness/stack.ts';
+import { stack, stackProfile } from '../harness/stack.ts';
 import { FAULTS, faultByName } from './faults.ts';
 import { writeReport } from './report.ts';
 import { runOnce, workflowBundle } from './run.ts';
@@ -32,13 +32,19 @@ const program = new Command('chaos')
 const opts = program.opts<{ faults: string; seed: number; runs: number; duration: number; resultsDir: string; report: boolean; reportOnly: boolean; order: string; verbose: boolean }>();
 if (!['fault', 'seed'].includes(opts.order)) program.error('--order: "fault" or "seed"');
 
-const names = opts.faults === 'all' ? FAULTS.map((f) => f.name) : opts.faults.split(',').map((s) => s.trim()).filter(Boolean);
-for (const n of names) if (!faultByName.has(n)) program.error(`--faults: unknown fault "${n}" (known: ${FAULTS.map((f) => f.name).join(', ')})`);
+// The profile is the shell's (eval "$(./dev env)" after ./dev up --cluster sets FRAUD_STACK_PROFILE=cluster).
+const ofProfile = FAULTS.filter((f) => !f.profile || f.profile === stackProfile);
+const names = opts.faults === 'all' ? ofProfile.map((f) => f.name) : opts.faults.split(',').map((s) => s.trim()).filter(Boolean);
+for (const n of names) {
+  if (!faultByName.has(n)) program.error(`--faults: unknown fault "${n}" (known: ${FAULTS.map((f) => f.name).join(', ')})`);
+  if (!ofProfile.some((f) => f.name === n)) program.error(`--faults: "${n}" runs only on the ${faultByName.get(n)!.profile} profile; this shell is on the ${stackProfile} profile`);
+}
 
 let failed = 0;
 if (!opts.reportOnly) {
   mkdirSync(opts.resultsDir, { recursive: true });
-  for (const s of ['redis', 'kafka', 'temporal', 'twilio-mock'] as const) await stack('up', s);
+  const services = stackProfile === 'cluster' ? (['redis-ha', 'kafka', 'temporal-cluster', 'twilio-mock'] as const) : (['redis', 'kafka', 'temporal', 'twilio-mock'] as const);
+  for (const s of services) await stack('up', s);
   const commit = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: repoRoot, encoding: 'utf8' }).trim();
   const bundle = await workflowBundle(`${repoRoot}.stack/run/chaos-workflow-bundle.js`);
   const seeds = Array.from({ length: opts.runs }, (_, i) => opts.seed + i);

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { AuditLog } from '../common/audit-log.ts';
 import { ago, caseTaskProblem, describeProblem, left, listStuckCases, openReviews, reportedByServer, type TaskProblem } from '../common/cases.ts';
 import { loadConfig } from '../common/env.ts';
-import { createRedis } from '../common/redis.ts';
+import { createRedis, exitOnRefusedLogin } from '../common/redis.ts';
 import { cliConfigSchema } from '../common/config.ts';
 import { registerExportCommands } from './export.ts';
 import { caseStateQuery, caseWorkflowId, clearAccountSignal, completeReviewUpdate, type CaseState, type Decision } from '../contracts/case.ts';
@@ -117,6 +117,7 @@ caseCommand
   .option('--json', 'machine-readable output')
   .action(async (account: string, o: { json?: boolean }) => {
     const redis = createRedis(config, 'cli');
+    exitOnRefusedLogin(redis, 'cli', config);
     try {
       const trail = await new AuditLog(redis).forAccount(account);
       const workflowId = caseWorkflowId(account);

@@ -4,7 +4,7 @@
 // from the schemas.
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
-import { choiceVar, durationVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, ratioVar, strVar } from './env.ts';
+import { choiceVar, durationVar, hostPortListVar, intVar, listVar, logLevelVar, onOffVar, optionalStr, portVar, ratioVar, strVar } from './env.ts';
 
 function isReadableFile(path: string): boolean {
   try {
@@ -20,7 +20,18 @@ function isReadableFile(path: string): boolean {
 export const redisSchema = {
   REDIS_HOST: strVar('127.0.0.1'),
   REDIS_PORT: portVar(6379),
+  /** An ACL user (the cluster profile has one per service); unset: the password logs in as the default user. */
+  REDIS_USERNAME: optionalStr(),
   REDIS_PASSWORD: optionalStr(),
+  /**
+   * Sentinels to find the primary through (host:port,...). Set, REDIS_HOST and REDIS_PORT are not used: every
+   * connection asks a Sentinel for the primary of REDIS_MASTER_NAME, and asks again after a failover.
+   */
+  REDIS_SENTINELS: hostPortListVar(),
+  REDIS_MASTER_NAME: strVar('mymaster'),
+  /** The Sentinels' own login (their requirepass, or an ACL user of theirs). */
+  REDIS_SENTINEL_USERNAME: optionalStr(),
+  REDIS_SENTINEL_PASSWORD: optionalStr(),
   /** Database index; the guide's clients use 0. Tests use others to run isolated. */
   REDIS_DB: intVar({ min: 0, max: 15, default: 0 }),
 };
@@ -114,6 +125,13 @@ export const detectorConfigSchema = z
     ALERT_DEDUPE_TTL_SECONDS: intVar({ min: 3600, default: 7 * 86_400 }),
     ALERT_STREAM_MAXLEN: intVar({ min: 1000, default: 1_000_000 }),
     CHECKPOINT_INTERVAL_MS: intVar({ min: 50, max: 60_000, default: 1000 }),
+    /**
+     * Replicas that must hold a checkpoint (and the alerts before it) before the detector commits its Kafka offsets
+     * (Redis WAIT): 1 with a primary and a replica, so a failover never loses what the offsets say is done. 0: no wait.
+     */
+    REDIS_WAIT_REPLICAS: intVar({ min: 0, max: 10, default: 0 }),
+    /** How long one WAIT may take; fewer replicas by then: the offsets wait for the next checkpoint. */
+    REDIS_WAIT_TIMEOUT: durationVar('2s').refine((ms) => ms >= 10 && ms <= 60_000, 'must be between 10ms and 60s'),
     /** The Kafka client library: kafkajs (the default) or @platformatic/kafka (detector/platformatic-client.ts). */
     KAFKA_CLIENT: choiceVar(['kafkajs', 'platformatic'], 'kafkajs'),
     KAFKA_PARTITIONS_CONCURRENCY: intVar({ min: 1, max: 64, default: 1 }),

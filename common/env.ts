@@ -76,6 +76,21 @@ export const logLevelVar = () =>
   z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
 export const listVar = (fallback: string) =>
   strVar(fallback).transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+/** A list of host:port addresses, e.g. "127.0.0.1:26380,127.0.0.1:26381"; unset or empty: none. */
+export const hostPortListVar = () =>
+  z.preprocess(blankToUndefined, z.string().optional()).transform((s, ctx) => {
+    const out: Array<{ host: string; port: number }> = [];
+    for (const part of (s ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^([^\s:[\]]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(part);
+      const port = m ? Number(m[2]) : 0;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not host:port (e.g. 127.0.0.1:26380)` });
+        return z.NEVER;
+      }
+      out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    return out;
+  });
 /** One of a fixed set of names, e.g. a client library to use. */
 export const choiceVar = <const T extends readonly [string, ...string[]]>(choices: T, fallback: T[number]) =>
   z.preprocess(blankToUndefined, z.enum(choices).default(fallback as never));

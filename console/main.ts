@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
-import { createRedis } from '../common/redis.ts';
+import { createRedis, exitOnRefusedLogin } from '../common/redis.ts';
 import { createConsole } from './app.ts';
 import { consoleConfigSchema, userAdminSchema } from '../common/config.ts';
 import { ROLES, UserError, UserStore, type Role } from './users.ts';
@@ -20,6 +20,7 @@ async function serve(): Promise<void> {
   const config = loadConfig(consoleConfigSchema, 'console');
   const log = createLogger('console', config.LOG_LEVEL);
   const redis = createRedis(config, 'fraud-console');
+  exitOnRefusedLogin(redis, 'console', config);
   const subscriber = createRedis(config, `fraud-console-alerts-${process.pid}`, { autoResubscribe: false });
   for (const [name, r] of [['redis', redis], ['alert subscriber', subscriber]] as const) {
     r.on('error', (err: Error) => log.warn({ err }, `${name} connection error (retrying)`));

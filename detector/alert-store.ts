@@ -136,6 +136,10 @@ export interface AlertStoreOptions {
   group: string;
   /** Told when deleting obsolete segments failed (they stay listed, and are deleted later): for a log line. */
   onGarbageError?: (err: unknown, topic: string, partition: number) => void;
+  /** Replicas that must acknowledge the writes before `replicated()` says yes (Redis WAIT); default 0: no wait. */
+  waitReplicas?: number;
+  /** How long one WAIT may block (ms, default 2000). */
+  waitTimeoutMs?: number;
 }
 
 /** What the detector needs of its store: alert writes, and per-partition ownership and checkpoints. */
@@ -147,6 +151,12 @@ export interface DetectorStore {
   serverRunId(): Promise<string>;
   /** A partition's checkpointed offset, read without claiming it (null: never checkpointed). */
   checkpointOffset(topic: string, partition: number): Promise<string | null>;
+  /**
+   * Whether every checkpoint written so far, and every alert written before it, is held by as many replicas as
+   * required (null: none are required, nothing was asked). Asked before Kafka offsets are committed, so a failover
+   * to a replica never loses what the offsets say is done.
+   */
+  replicated(): Promise<{ required: number; acknowledged: number } | null>;
 }
 
 export class AlertStore implements DetectorStore {
@@ -197,6 +207,16 @@ export class AlertStore implements DetectorStore {
 
   async checkpointOffset(topic: string, partition: number): Promise<string | null> {
     return this.redis.hget(checkpointKeys.meta(this.opts.group, topic, partition), 'offset');
+  }
+
+  // WAIT covers the writes of the connection it is sent on, up to the replication offset of its last write. The
+  // checkpoint connection's last write is a checkpoint sent after its batch's alerts were acknowledged, so that
+  // offset also covers those alerts (the replication stream is one ordered log).
+  async replicated(): Promise<{ required: number; acknowledged: number } | null> {
+    const required = this.opts.waitReplicas ?? 0;
+    if (required === 0) return null;
+    const acknowledged = await this.checkpoints.wait(required, this.opts.waitTimeoutMs ?? 2000);
+    return { required, acknowledged };
   }
 
   /**

@@ -1,7 +1,7 @@
 // Composition root of the detector process: config, clients, pipeline, metrics, shutdown.
 import { loadConfig } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
-import { createRedis } from '../common/redis.ts';
+import { createRedis, exitOnRefusedLogin } from '../common/redis.ts';
 import { RedisMemoryWatch } from '../common/redis-memory.ts';
 import { AlertStore } from './alert-store.ts';
 import { detectorConfigSchema } from '../common/config.ts';
@@ -13,6 +13,7 @@ import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 const config = loadConfig(detectorConfigSchema, 'detector');
 const log = createLogger('detector', config.LOG_LEVEL);
 const redis = createRedis(config, config.DETECTOR_INSTANCE_ID);
+exitOnRefusedLogin(redis, 'detector', config);
 const metrics = new DetectorMetrics();
 redis.on('ready', () => metrics.redisUp.set(1));
 redis.on('close', () => metrics.redisUp.set(0));
@@ -43,6 +44,8 @@ const store = new AlertStore(
   {
     dedupeTtlSeconds: config.ALERT_DEDUPE_TTL_SECONDS,
     group: config.DETECTOR_GROUP_ID,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT,
     onGarbageError: (err, topic, partition) =>
       log.warn({ err, topic, partition }, 'could not delete obsolete checkpoint segments; they stay listed and are deleted by the next snapshot or claim'),
   },
@@ -104,7 +107,8 @@ const signaller =
   config.CASE_SIGNALLER === 'on'
     ? await import('./case-signaller.ts').then(({ CaseSignaller, TemporalCaseDelivery }) => new CaseSignaller(
         {
-          redis: createRedis(config, `${config.DETECTOR_INSTANCE_ID}-signaller`),
+          redis: createRedis(config, `${config.DETECTOR_INSTANCE_ID}-signaller`)
+            .on('error', (err: Error) => log.warn({ err }, 'redis case signaller connection error (retrying)')),
           log,
           registry: metrics.registry,
           delivery: new TemporalCaseDelivery({

@@ -39,6 +39,12 @@ export class DetectorMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly replicationWaits = new Counter({
+    name: 'detector_replication_waits_total',
+    help: 'Waits for Redis replicas (REDIS_WAIT_REPLICAS) before a Kafka offset commit: acknowledged (committed), short (too few replicas in REDIS_WAIT_TIMEOUT: not committed, the next checkpoint tries again), failed (the WAIT itself failed: not committed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly recordsSkipped = new Counter({
     name: 'detector_records_skipped_total',
     help: 'Payment records the detector could never read: between its checkpoint and the log start when they were deleted first (retention)',

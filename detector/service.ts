@@ -99,6 +99,7 @@ export class Detector {
   private readonly stalled = new Map<number, StalledWrite>();
   private generation = 0;
   private running = false;
+  private lastReplicationWarning = 0;
 
   private readonly consumer: PaymentsConsumer;
   private readonly dlq: DeadLetterProducer;
@@ -477,7 +478,38 @@ export class Detector {
     p.checkpointedOffset = next;
     p.lastCheckpointAt = Date.now();
     end();
-    if (commit) await this.consumer.commit([{ topic: p.state.topic, partition, offset }]);
+    if (commit && (await this.replicasHold(partition))) await this.consumer.commit([{ topic: p.state.topic, partition, offset }]);
+  }
+
+  /**
+   * Whether the replicas Redis must have hold this checkpoint. When they do not (a replica down or behind), the Kafka
+   * offset is not committed: it stays at the last checkpoint they held, and the next checkpoint asks again.
+   */
+  private async replicasHold(partition: number): Promise<boolean> {
+    let held: Awaited<ReturnType<DetectorStore['replicated']>>;
+    try {
+      held = await this.store.replicated();
+    } catch (err) {
+      this.metrics.replicationWaits.inc({ result: 'failed' });
+      this.warnReplication({ err, partition }, 'could not ask Redis whether its replicas hold the checkpoint; the Kafka offset is not committed');
+      return false;
+    }
+    if (held === null) return true;
+    if (held.acknowledged >= held.required) {
+      this.metrics.replicationWaits.inc({ result: 'acknowledged' });
+      return true;
+    }
+    this.metrics.replicationWaits.inc({ result: 'short' });
+    this.warnReplication({ partition, ...held }, 'too few Redis replicas hold the checkpoint; the Kafka offset is not committed until they do');
+    return false;
+  }
+
+  /** At most one replication warning per 30 s: with a replica down, every checkpoint would say so. */
+  private warnReplication(fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - this.lastReplicationWarning < 30_000) return;
+    this.lastReplicationWarning = now;
+    this.log.warn(fields, message);
   }
 
   /** Whether the log has grown enough past the state it stands for to be worth replacing by a snapshot. */

@@ -1,7 +1,7 @@
 // Helpers for integration tests and benchmarks against the real local stack (Kafka, Redis, Temporal started by
 // stack/stack.sh): clients, topics, isolated Redis databases, and the platform's processes as children.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -10,6 +10,7 @@ import { Kafka, Partitioners, logLevel, type Admin, type Message } from 'kafkajs
 import { Redis } from 'ioredis';
 import { harnessConfigSchema } from '../common/config.ts';
 import { loadConfig, repoRoot } from '../common/env.ts';
+import { redisOptions } from '../common/redis.ts';
 
 export const config = loadConfig(harnessConfigSchema, 'harness');
 
@@ -17,11 +18,34 @@ export const uniqueId = (prefix: string) => `${prefix}${Date.now().toString(36)}
 
 export const kafka = new Kafka({ clientId: 'tests', brokers: config.KAFKA_BOOTSTRAP_SERVERS, logLevel: logLevel.ERROR });
 
+/**
+ * The cluster profile's Redis has an ACL user per service, with passwords in the file FRAUD_REDIS_CREDENTIALS names
+ * ("user password" lines, stack/redis-ha.sh). The embedded profile has none: every process logs in with REDIS_PASSWORD.
+ */
+const redisCredentials: ReadonlyMap<string, string> = new Map(
+  process.env.FRAUD_REDIS_CREDENTIALS
+    ? readFileSync(process.env.FRAUD_REDIS_CREDENTIALS, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ', 2) as [string, string])
+    : [],
+);
+
+/** REDIS_USERNAME and REDIS_PASSWORD of an ACL user, where the profile has users (else nothing to override). */
+export function redisLogin(user: 'admin' | 'operator' | 'detector' | 'worker' | 'console'): { REDIS_USERNAME?: string; REDIS_PASSWORD?: string } {
+  const password = redisCredentials.get(user);
+  if (redisCredentials.size === 0) return {};
+  if (!password) throw new Error(`no password for the Redis user ${user} in ${process.env.FRAUD_REDIS_CREDENTIALS}`);
+  return { REDIS_USERNAME: user, REDIS_PASSWORD: password };
+}
+
+/** A connection as the stack's admin user (tests flush their databases), or with REDIS_PASSWORD where there are no users. */
 export function redisClient(db = 0): Redis {
-  const redis = new Redis({ host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db, maxRetriesPerRequest: 3 });
+  const redis = new Redis({ ...redisOptions({ ...config, ...redisLogin('admin'), REDIS_DB: db }, 'tests'), maxRetriesPerRequest: 3 });
   redis.on('error', () => undefined); // reconnects on its own; outage tests restart Redis on purpose
   return redis;
 }
+
+/** The service a platform entry point runs as, for its Redis user. */
+const serviceUser = (entry: string) =>
+  entry.startsWith('detector/') ? 'detector' : entry.startsWith('workers/') ? 'worker' : entry.startsWith('console/') ? 'console' : 'operator';
 
 /**
  * Redis databases 1..15 are handed out to tests that need an isolated key space (each is flushed first). `db` picks
@@ -113,7 +137,7 @@ export async function restartService(name: StackService): Promise<void> {
   await stack('up', name);
 }
 
-type StackService = 'redis' | 'kafka' | 'temporal' | 'temporal-cluster' | 'twilio-mock';
+type StackService = 'redis' | 'redis-ha' | 'kafka' | 'temporal' | 'temporal-cluster' | 'twilio-mock';
 
 /** The profile the tests run on (`./dev test --cluster` sets FRAUD_STACK_PROFILE=cluster with the cluster's settings). */
 export const stackProfile: 'embedded' | 'cluster' = process.env.FRAUD_STACK_PROFILE === 'cluster' ? 'cluster' : 'embedded';
@@ -169,7 +193,8 @@ export async function spawnService(entry: string, env: Record<string, string | u
   const proc = spawn(nodeBin, [...nodeFlags, ...(opts.nodeArgs ?? []), `${repoRoot}${entry}`], {
     // EXPORT_SCHEDULE=off: a test's worker must not take over the dev server's export Schedule (tests of the
     // Schedule turn it on with their own EXPORT_SCHEDULE_ID).
-    env: { ...process.env, LOG_LEVEL: 'info', EXPORT_SCHEDULE: 'off', ...env, [opts.portVar]: String(port) },
+    // Each service logs in to Redis as its own user where the profile has users; a test's env may still override.
+    env: { ...process.env, ...redisLogin(serviceUser(entry)), FRAUD_REDIS_CREDENTIALS: undefined, LOG_LEVEL: 'info', EXPORT_SCHEDULE: 'off', ...env, [opts.portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (proc.pid === undefined) throw new Error(`could not spawn ${entry}`);

@@ -12,7 +12,7 @@ import { LocalIssuer } from '../activities/issuer.ts';
 import { OutboxTransport, TwilioTransport, type SmsTransport } from '../activities/sms.ts';
 import { loadConfig, repoRoot } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
-import { createRedis } from '../common/redis.ts';
+import { createRedis, exitOnRefusedLogin } from '../common/redis.ts';
 import { RedisMemoryWatch } from '../common/redis-memory.ts';
 import { workerConfigSchema } from '../common/config.ts';
 import { ensureExportSchedule } from '../common/export-schedule.ts';
@@ -35,6 +35,7 @@ Runtime.install({
 });
 
 const redis = createRedis(config, 'fraud-worker');
+exitOnRefusedLogin(redis, 'worker', config);
 redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
 let sms: SmsTransport;

@@ -5,8 +5,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { faultByName } from '../../chaos/faults.ts';
 import { runOnce } from '../../chaos/run.ts';
+import { stackProfile } from '../../harness/stack.ts';
 
-const SUBSET: Array<[string, number, ('kafkajs' | 'platformatic')?]> = [
+type Run = [string, number, ('kafkajs' | 'platformatic')?];
+const EMBEDDED: Run[] = [
   ['detector-kill', 101],
   ['redis-oom', 102],
   ['twilio-slow', 103],
@@ -14,8 +16,15 @@ const SUBSET: Array<[string, number, ('kafkajs' | 'platformatic')?]> = [
   ['detector-kill', 105, 'platformatic'],
   ['detector-stop', 106, 'platformatic'],
 ];
+// The cluster profile (Redis with Sentinels, the Temporal server on PostgreSQL): its own Redis fault, both clients.
+const CLUSTER: Run[] = [
+  ['redis-failover', 201],
+  ['redis-failover', 202, 'platformatic'],
+  ['worker-kill', 203],
+];
+const SUBSET = stackProfile === 'cluster' ? CLUSTER : EMBEDDED;
 
-describe('chaos subset', () => {
+describe(`chaos subset (${stackProfile} profile)`, () => {
   for (const [name, seed, client] of SUBSET) {
     const clientNote = client ? `, ${client} client` : '';
     it(`when ${faultByName.get(name)!.what} (seed ${seed}${clientNote}), then nothing is lost, duplicated or jammed`, async () => {

@@ -30,7 +30,7 @@ import { createConsole } from '../../console/app.ts';
 import { UserStore } from '../../console/users.ts';
 import { CASE_WORKFLOW_TYPE, caseStateQuery, caseWorkflowId, defaultPolicy } from '../../contracts/case.ts';
 import { FraudAccountId, FraudAlertCount, FraudStage } from '../../contracts/search-attributes.ts';
-import { config, freePort, isolatedRedis, redisClient, spawnService, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
+import { config, freePort, isolatedRedis, redisClient, redisLogin, spawnService, startService, uniqueId, waitFor, type RunningProcess } from '../../harness/stack.ts';
 import { expectWith } from '../support/expect.ts';
 import { temporalConnectionOptions } from '../../common/temporal-connection.ts';
 
@@ -99,9 +99,9 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
 
 /** The console in this process on the test's Redis database and the real Temporal, and a signed-in ops user. */
 async function consoleSignedIn(): Promise<{ get(path: string): Promise<{ status: number; body: string }>; close(): Promise<void> }> {
+  // The profile's settings (process.env holds .env's and the cluster's), as the console's own Redis user where there are users.
   const cfg = parseConfig(consoleConfigSchema, {
-    REDIS_HOST: config.REDIS_HOST, REDIS_PORT: String(config.REDIS_PORT), REDIS_PASSWORD: config.REDIS_PASSWORD, REDIS_DB: String(db),
-    TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE, CONSOLE_SESSION_SECRET: randomBytes(32).toString('hex'),
+    ...process.env, ...redisLogin('console'), REDIS_DB: String(db), CONSOLE_SESSION_SECRET: randomBytes(32).toString('hex'),
   });
   const app = createRedis(cfg, 'ops-visibility-console');
   const subscriber = createRedis(cfg, 'ops-visibility-console-sub', { autoResubscribe: false });

@@ -93,6 +93,13 @@ class MemoryStore implements DetectorStore {
   async checkpointOffset() {
     return this.saved.offset;
   }
+  /** What each replica wait answers, in turn ('fail': the WAIT fails); none queued: no replicas required. */
+  readonly replicaAnswers: Array<{ required: number; acknowledged: number } | 'fail'> = [];
+  async replicated() {
+    const answer = this.replicaAnswers.shift();
+    if (answer === 'fail') throw new Error('Connection is closed.');
+    return answer ?? null;
+  }
   /** The checkpoint log as Redis would hold it: segments in order. */
   saved: { offset: string | null; watermark: number; segments: Buffer[]; legacy: Array<[string, string]> } = { offset: null, watermark: 0, segments: [], legacy: [] };
   failWrites = 0;
@@ -213,6 +220,26 @@ describe('detector pipeline through its adapters', () => {
     expect(store.alerts.size).toBe(4);
     expect(await count('detector_record_age_seconds')).toBe(2);
     expect(await count('detector_alert_latency_seconds')).toBe(1);
+  });
+
+  it('when too few Redis replicas hold a checkpoint, or the wait fails, then its Kafka offset is not committed; the next checkpoint they hold commits past it', async () => {
+    const { consumer, store, metrics, detector } = setup();
+    await detector.start();
+    store.replicaAnswers.push({ required: 1, acknowledged: 0 });
+    await consumer.deliver(workload());
+    expect(store.saved.offset).toBe('10');
+    expect(consumer.commits).toStrictEqual([]);
+    store.replicaAnswers.push('fail');
+    await consumer.deliver([payment(10, 'C', 10)]);
+    expect(store.saved.offset).toBe('11');
+    expect(consumer.commits).toStrictEqual([]);
+    store.replicaAnswers.push({ required: 1, acknowledged: 1 });
+    await consumer.deliver([payment(11, 'C', 11)]);
+    await detector.stop();
+    expect(consumer.commits).toStrictEqual(['12']);
+    expect(store.alerts.size).toBe(3);
+    const waits = (await metrics.registry.getSingleMetric('detector_replication_waits_total')!.get()).values;
+    expect(waits.map((v) => [v.labels.result, v.value]).sort()).toStrictEqual([['acknowledged', 1], ['failed', 1], ['short', 1]]);
   });
 
   it('when Redis refuses the alert writes for a while, then the batch is retried until they land and no alert is skipped', async () => {
