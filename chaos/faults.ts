@@ -66,13 +66,19 @@ export function stackServiceAlive(name: 'redis' | 'kafka' | 'temporal'): boolean
 }
 
 async function killStackService(ctx: FaultContext, name: 'redis' | 'kafka' | 'temporal', downMs: number) {
-  const pid = stackPid(name);
+  await killByPidFile(ctx, name, name, downMs);
+}
+
+/** SIGKILL the process of a pid file the stack scripts wrote, then start its service again `downMs` later. */
+async function killByPidFile(ctx: FaultContext, pidName: string, service: Parameters<typeof stack>[1], downMs: number) {
+  const pid = readPid(pidName);
+  if (pid === undefined || !alive(pid)) throw new Error(`${pidName} is not running (no live pid in .stack/run/${pidName}.pid)`);
   process.kill(pid, 'SIGKILL');
-  await waitFor(`${name} (pid ${pid}) to die`, async () => !alive(pid), 10_000, 50);
-  ctx.log(`${name} SIGKILLed (pid ${pid}); down for ${downMs} ms`);
+  await waitFor(`${pidName} (pid ${pid}) to die`, async () => !alive(pid), 10_000, 50);
+  ctx.log(`${pidName} SIGKILLed (pid ${pid}); down for ${downMs} ms`);
   await sleep(downMs);
-  await stack('up', name);
-  ctx.log(`${name} restarted (pid ${stackPid(name)})`);
+  await stack('up', service);
+  ctx.log(`${pidName} restarted (pid ${readPid(pidName)})`);
 }
 
 /**
@@ -284,8 +290,27 @@ export const FAULTS: Fault[] = [
     what: 'SIGKILL the Redis primary (cluster profile): the Sentinels promote its replica; the dead node rejoins 1-3 s later as a replica',
     inject: (ctx, r) => failOverRedis(ctx, between(r, 1000, 3000)),
   },
-  { name: 'kafka-kill', what: 'SIGKILL the Kafka broker, restart it', inject: (ctx, r) => killStackService(ctx, 'kafka', between(r, 500, 2000)) },
-  { name: 'kafka-stop', what: 'SIGSTOP the Kafka broker for 5-10 s, then SIGCONT', inject: (ctx, r) => stopStackService(ctx, 'kafka', between(r, 5000, 10_000)) },
+  {
+    name: 'kafka-broker-kill', profile: 'cluster', what: 'SIGKILL one of the three Kafka brokers (cluster profile), restart it 1-3 s later',
+    inject: (ctx, r) => killByPidFile(ctx, `kafka-cluster-${1 + Math.floor(r() * 3)}`, 'kafka-cluster', between(r, 1000, 3000)),
+  },
+  {
+    name: 'temporal-cluster-kill', profile: 'cluster', what: 'SIGKILL the Temporal server (cluster profile, on PostgreSQL), restart it',
+    inject: (ctx, r) => killByPidFile(ctx, 'temporal-cluster', 'temporal-cluster', between(r, 500, 2000)),
+  },
+  {
+    name: 'postgres-restart', profile: 'cluster', what: 'restart PostgreSQL under the Temporal server (cluster profile), down 1-3 s',
+    inject: async (ctx, r) => {
+      await stack('down', 'postgres');
+      const downMs = between(r, 1000, 3000);
+      ctx.log(`postgres stopped; down for ${downMs} ms`);
+      await sleep(downMs);
+      await stack('up', 'postgres');
+      ctx.log('postgres started');
+    },
+  },
+  { name: 'kafka-kill', profile: 'embedded', what: 'SIGKILL the Kafka broker, restart it', inject: (ctx, r) => killStackService(ctx, 'kafka', between(r, 500, 2000)) },
+  { name: 'kafka-stop', profile: 'embedded', what: 'SIGSTOP the Kafka broker for 5-10 s, then SIGCONT', inject: (ctx, r) => stopStackService(ctx, 'kafka', between(r, 5000, 10_000)) },
   {
     name: 'dlq-missing', what: 'the dead-letter topic deleted, recreated 5-10 s later',
     inject: (ctx, r) => withAdmin(async (a) => {

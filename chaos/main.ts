@@ -43,7 +43,7 @@ for (const n of names) {
 let failed = 0;
 if (!opts.reportOnly) {
   mkdirSync(opts.resultsDir, { recursive: true });
-  const services = stackProfile === 'cluster' ? (['redis-ha', 'kafka', 'temporal-cluster', 'twilio-mock'] as const) : (['redis', 'kafka', 'temporal', 'twilio-mock'] as const);
+  const services = stackProfile === 'cluster' ? (['redis-ha', 'kafka-cluster', 'postgres', 'temporal-cluster', 'twilio-mock'] as const) : (['redis', 'kafka', 'temporal', 'twilio-mock'] as const);
   for (const s of services) await stack('up', s);
   const commit = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: repoRoot, encoding: 'utf8' }).trim();
   const bundle = await workflowBundle(`${repoRoot}.stack/run/chaos-workflow-bundle.js`);

@@ -213,7 +213,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     // Whatever a fault left down comes back before the next run.
     if (stackProfile === 'cluster') {
       // Idempotent, and quick when all is up: brings back a Redis node, Kafka or the Temporal server a fault left down.
-      for (const s of ['redis-ha', 'kafka', 'temporal-cluster'] as const) await stack('up', s);
+      for (const s of ['redis-ha', 'kafka-cluster', 'postgres', 'temporal-cluster'] as const) await stack('up', s);
     } else for (const s of ['redis', 'kafka', 'temporal'] as const) if (!stackServiceAlive(s)) await stack('up', s);
   }
 }

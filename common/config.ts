@@ -45,9 +45,32 @@ export const redisMemorySchema = {
   REDIS_MEMORY_POLL_INTERVAL: durationVar('15s').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'must be between 1s and 1h'),
 };
 
+/**
+ * The Kafka login: SASL over the client listener (the cluster profile's brokers take SCRAM-SHA-512 only). Unset: no
+ * login, as the embedded profile's broker wants. common/kafka-login.ts turns it into each client's options.
+ */
+export const kafkaLoginSchema = {
+  KAFKA_SASL_MECHANISM: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional()),
+  KAFKA_SASL_USERNAME: optionalStr(),
+  KAFKA_SASL_PASSWORD: optionalStr(),
+};
+export type KafkaLoginConfig = z.output<z.ZodObject<typeof kafkaLoginSchema>>;
+
+/** A mechanism without its user and password, or a user without a mechanism: refused at start, naming what is missing. */
+export function checkKafkaLogin(c: KafkaLoginConfig, ctx: z.RefinementCtx): void {
+  const parts = [c.KAFKA_SASL_USERNAME, c.KAFKA_SASL_PASSWORD];
+  if (c.KAFKA_SASL_MECHANISM) {
+    if (!c.KAFKA_SASL_USERNAME) ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_USERNAME'], message: `is needed with KAFKA_SASL_MECHANISM=${c.KAFKA_SASL_MECHANISM}` });
+    if (!c.KAFKA_SASL_PASSWORD) ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_PASSWORD'], message: `is needed with KAFKA_SASL_MECHANISM=${c.KAFKA_SASL_MECHANISM}` });
+  } else if (parts.some(Boolean)) {
+    ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_MECHANISM'], message: 'must be set (plain, scram-sha-256 or scram-sha-512) when KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD is' });
+  }
+}
+
 export const kafkaSchema = {
   KAFKA_BOOTSTRAP_SERVERS: listVar('127.0.0.1:9092'),
   PAYMENTS_TOPIC: strVar('payments'),
+  ...kafkaLoginSchema,
 };
 
 /** A file a process must read at start: refused at start, naming the variable, when there is none at the path. */
@@ -149,6 +172,7 @@ export const detectorConfigSchema = z
     ...policySchema,
   })
   .superRefine((c, ctx) => {
+    checkKafkaLogin(c, ctx);
     // An event up to the skew in the future moves the partition's watermark that far ahead; with a skew of a window
     // or more, every payment on time after it would be late.
     if (c.MAX_CLOCK_SKEW_SECONDS >= c.VELOCITY_WINDOW_SECONDS) {
@@ -260,11 +284,12 @@ export const cliConfigSchema = z.object({ ...temporalSchema, ...redisSchema });
 export const cliExportConfigSchema = z.object({ ...temporalSchema, ...exportSchema }).superRefine(checkExportConfig);
 
 /** The traffic generator (`npm run traffic`). */
-export const trafficConfigSchema = z.object({ ...kafkaSchema, ...redisSchema });
+export const trafficConfigSchema = z.object({ ...kafkaSchema, ...redisSchema }).superRefine(checkKafkaLogin);
 
 /** The test and benchmark harness (harness/). */
 export const harnessConfigSchema = z.object({
   KAFKA_BOOTSTRAP_SERVERS: kafkaSchema.KAFKA_BOOTSTRAP_SERVERS,
+  ...kafkaLoginSchema,
   ...redisSchema,
   TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,
   TEMPORAL_NAMESPACE: temporalSchema.TEMPORAL_NAMESPACE,
@@ -275,4 +300,4 @@ export const harnessConfigSchema = z.object({
   BIGQUERY_PORT: portVar(9050),
   /** Port of Twilio's spec mock (stack/twilio-mock.sh). */
   TWILIO_MOCK_PORT: portVar(4010),
-});
+}).superRefine(checkKafkaLogin);

@@ -1,10 +1,13 @@
 // The small Kafka surface the detector needs. kafkajs implements it (kafkajs-client.ts), @platformatic/kafka too
 // (platformatic-client.ts).
+import type { KafkaLogin } from '../common/kafka-login.ts';
 import type { Logger } from '../common/logger.ts';
 
 /** What either consumer is built from. */
 export interface ConsumerOptions {
   brokers: string[];
+  /** SASL login (KAFKA_SASL_*); none: the broker takes unauthenticated clients. */
+  login?: KafkaLogin | undefined;
   clientId: string;
   groupId: string;
   topic: string;

@@ -1,14 +1,16 @@
 // kafkajs behind the detector's Kafka interface.
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { kafkajsSasl } from '../common/kafka-login.ts';
 import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type InboundBatch, type ConsumerOptions, type InboundMessage, type PaymentsConsumer } from './kafka.ts';
 
 export type KafkajsOptions = ConsumerOptions;
 
-function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>): Kafka {
+function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'login' | 'clientId' | 'logger'>): Kafka {
   const log = opts.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: opts.clientId,
     brokers: opts.brokers,
+    ...kafkajsSasl(opts.login),
     // Keep retrying through a broker restart instead of crashing the consumer after a few seconds.
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 30 },
     logLevel: logLevel.WARN,
@@ -131,7 +133,7 @@ export class KafkajsDeadLetterProducer implements DeadLetterProducer {
   private readonly producer: Producer;
   private connected?: Promise<void>;
 
-  constructor(opts: Pick<KafkajsOptions, 'brokers' | 'clientId' | 'logger'>) {
+  constructor(opts: Pick<KafkajsOptions, 'brokers' | 'login' | 'clientId' | 'logger'>) {
     this.producer = kafkaFor(opts).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   }
 

@@ -1,5 +1,6 @@
 // Composition root of the detector process: config, clients, pipeline, metrics, shutdown.
 import { loadConfig } from '../common/env.ts';
+import { kafkaLogin } from '../common/kafka-login.ts';
 import { createLogger } from '../common/logger.ts';
 import { createRedis, exitOnRefusedLogin } from '../common/redis.ts';
 import { RedisMemoryWatch } from '../common/redis-memory.ts';
@@ -19,7 +20,7 @@ redis.on('ready', () => metrics.redisUp.set(1));
 redis.on('close', () => metrics.redisUp.set(0));
 redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
-const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, clientId: config.DETECTOR_INSTANCE_ID, logger: log };
+const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, login: kafkaLogin(config), clientId: config.DETECTOR_INSTANCE_ID, logger: log };
 const consumerOptions = {
   ...kafka,
   groupId: config.DETECTOR_GROUP_ID,

@@ -17,6 +17,7 @@ import {
   type ConsumerGroupJoinPayload, type KafkaRecord, type RecordsBatch, type fetchV17,
 } from '@platformatic/kafka';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { platformaticSasl } from '../common/kafka-login.ts';
 import type { Logger } from '../common/logger.ts';
 import { StallWatch } from '../common/stall-watch.ts';
 import { GroupRebalancingError, type BatchControl, type ConsumerOptions, type DeadLetterProducer, type InboundBatch, type InboundMessage, type OutboundMessage, type PaymentsConsumer } from './kafka.ts';
@@ -200,6 +201,7 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       clientId: opts.clientId,
       groupId: opts.groupId,
       bootstrapBrokers: opts.brokers,
+      ...platformaticSasl(opts.login),
       ...this.groupOptions,
       autocommit: false,
       retries: RETRIES,
@@ -207,8 +209,8 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
       // A JoinGroup waits for the other members up to the rebalance timeout: the request must be allowed as long.
       requestTimeout: REBALANCE_TIMEOUT_MS + 10_000,
     });
-    this.offsetsClient = new Consumer({ clientId: `${opts.clientId}-offsets`, groupId: opts.groupId, bootstrapBrokers: opts.brokers, retries: 0 });
-    this.fetchPool = new ConnectionPool(`${opts.clientId}-fetch`, { connectTimeout: 5_000, requestTimeout: 30_000 });
+    this.offsetsClient = new Consumer({ clientId: `${opts.clientId}-offsets`, groupId: opts.groupId, bootstrapBrokers: opts.brokers, ...platformaticSasl(opts.login), retries: 0 });
+    this.fetchPool = new ConnectionPool(`${opts.clientId}-fetch`, { connectTimeout: 5_000, requestTimeout: 30_000, ...platformaticSasl(opts.login) });
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
     this.consumer.on('consumer:group:join', (payload) => this.joined(payload));
     // Emitted when the library's rejoin after a rebalance failed for good (its retries exhausted): no heartbeats follow.
@@ -608,10 +610,11 @@ export class PlatformaticPaymentsConsumer implements PaymentsConsumer {
 export class PlatformaticDeadLetterProducer implements DeadLetterProducer {
   private readonly producer: Producer;
 
-  constructor(opts: Pick<PlatformaticOptions, 'brokers' | 'clientId' | 'logger'>) {
+  constructor(opts: Pick<PlatformaticOptions, 'brokers' | 'login' | 'clientId' | 'logger'>) {
     this.producer = new Producer({
       clientId: `${opts.clientId}-dlq`,
       bootstrapBrokers: opts.brokers,
+      ...platformaticSasl(opts.login),
       autocreateTopics: false,
       retries: RETRIES,
       retryDelay: retryDelayLogged(opts.logger.child({ component: 'platformatic-kafka-dlq' })),

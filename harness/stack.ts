@@ -6,27 +6,48 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, Partitioners, logLevel, type Admin, type Message } from 'kafkajs';
+import {
+  AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, Partitioners, ResourcePatternTypes, logLevel, type Admin, type Message,
+} from 'kafkajs';
 import { Redis } from 'ioredis';
 import { harnessConfigSchema } from '../common/config.ts';
 import { loadConfig, repoRoot } from '../common/env.ts';
+import { kafkaLogin, kafkajsSasl } from '../common/kafka-login.ts';
 import { redisOptions } from '../common/redis.ts';
 
 export const config = loadConfig(harnessConfigSchema, 'harness');
 
 export const uniqueId = (prefix: string) => `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
-export const kafka = new Kafka({ clientId: 'tests', brokers: config.KAFKA_BOOTSTRAP_SERVERS, logLevel: logLevel.ERROR });
+/** "user password" lines of a credentials file the stack scripts wrote, if the variable names one. */
+const credentialsFile = (variable: string): ReadonlyMap<string, string> => {
+  const path = process.env[variable];
+  return new Map(path ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ', 2) as [string, string]) : []);
+};
+
+/**
+ * The cluster profile's Kafka has a SCRAM user per service (FRAUD_KAFKA_CREDENTIALS, stack/kafka-cluster.sh): the
+ * harness is its admin; the embedded profile's broker takes anyone (KAFKA_SASL_* unset).
+ */
+const kafkaCredentials = credentialsFile('FRAUD_KAFKA_CREDENTIALS');
+
+/** KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD of a Kafka user, where the profile has users (else nothing to override). */
+export function kafkaUserLogin(user: 'admin' | 'detector' | 'producer'): { KAFKA_SASL_USERNAME?: string; KAFKA_SASL_PASSWORD?: string } {
+  if (kafkaCredentials.size === 0) return {};
+  const password = kafkaCredentials.get(user);
+  if (!password) throw new Error(`no password for the Kafka user ${user} in ${process.env.FRAUD_KAFKA_CREDENTIALS}`);
+  return { KAFKA_SASL_USERNAME: user, KAFKA_SASL_PASSWORD: password };
+}
+
+export const kafka = new Kafka({
+  clientId: 'tests', brokers: config.KAFKA_BOOTSTRAP_SERVERS, ...kafkajsSasl(kafkaLogin({ ...config, ...kafkaUserLogin('admin') })), logLevel: logLevel.ERROR,
+});
 
 /**
  * The cluster profile's Redis has an ACL user per service, with passwords in the file FRAUD_REDIS_CREDENTIALS names
  * ("user password" lines, stack/redis-ha.sh). The embedded profile has none: every process logs in with REDIS_PASSWORD.
  */
-const redisCredentials: ReadonlyMap<string, string> = new Map(
-  process.env.FRAUD_REDIS_CREDENTIALS
-    ? readFileSync(process.env.FRAUD_REDIS_CREDENTIALS, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ', 2) as [string, string])
-    : [],
-);
+const redisCredentials = credentialsFile('FRAUD_REDIS_CREDENTIALS');
 
 /** REDIS_USERNAME and REDIS_PASSWORD of an ACL user, where the profile has users (else nothing to override). */
 export function redisLogin(user: 'admin' | 'operator' | 'detector' | 'worker' | 'console'): { REDIS_USERNAME?: string; REDIS_PASSWORD?: string } {
@@ -46,6 +67,30 @@ export function redisClient(db = 0): Redis {
 /** The service a platform entry point runs as, for its Redis user. */
 const serviceUser = (entry: string) =>
   entry.startsWith('detector/') ? 'detector' : entry.startsWith('workers/') ? 'worker' : entry.startsWith('console/') ? 'console' : 'operator';
+
+/** Its Kafka login where the profile has users: the detector's own, the payments producer's for the rest. */
+const serviceKafkaLogin = (entry: string) => kafkaUserLogin(entry.startsWith('detector/') ? 'detector' : 'producer');
+
+/**
+ * Where Kafka has ACLs, a detector started on a test's own topics and group gets what the stack gives it on the
+ * configured ones (stack/kafka-cluster.sh): read the payments topic and its group, write the dead-letter topic.
+ */
+async function grantDetector(env: Record<string, string | undefined>): Promise<void> {
+  if (kafkaCredentials.size === 0) return;
+  const allow = (resourceType: AclResourceTypes, resourceName: string | undefined, operation: AclOperationTypes) =>
+    resourceName === undefined ? [] : [{
+      resourceType, resourceName, resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:detector', host: '*', operation,
+      permissionType: AclPermissionTypes.ALLOW,
+    }];
+  const acl = [
+    ...allow(AclResourceTypes.TOPIC, env.PAYMENTS_TOPIC, AclOperationTypes.READ),
+    ...allow(AclResourceTypes.TOPIC, env.PAYMENTS_TOPIC, AclOperationTypes.DESCRIBE),
+    ...allow(AclResourceTypes.TOPIC, env.DLQ_TOPIC, AclOperationTypes.WRITE),
+    ...allow(AclResourceTypes.TOPIC, env.DLQ_TOPIC, AclOperationTypes.DESCRIBE),
+    ...allow(AclResourceTypes.GROUP, env.DETECTOR_GROUP_ID, AclOperationTypes.READ),
+  ];
+  if (acl.length > 0) await withAdmin((a) => a.createAcls({ acl }));
+}
 
 /**
  * Redis databases 1..15 are handed out to tests that need an isolated key space (each is flushed first). `db` picks
@@ -137,7 +182,7 @@ export async function restartService(name: StackService): Promise<void> {
   await stack('up', name);
 }
 
-type StackService = 'redis' | 'redis-ha' | 'kafka' | 'temporal' | 'temporal-cluster' | 'twilio-mock';
+type StackService = 'redis' | 'redis-ha' | 'kafka' | 'kafka-cluster' | 'postgres' | 'temporal' | 'temporal-cluster' | 'twilio-mock';
 
 /** The profile the tests run on (`./dev test --cluster` sets FRAUD_STACK_PROFILE=cluster with the cluster's settings). */
 export const stackProfile: 'embedded' | 'cluster' = process.env.FRAUD_STACK_PROFILE === 'cluster' ? 'cluster' : 'embedded';
@@ -189,12 +234,16 @@ export interface SpawnOptions {
  */
 export async function spawnService(entry: string, env: Record<string, string | undefined>, opts: SpawnOptions): Promise<RunningProcess> {
   const port = opts.port ?? (await freePort());
+  if (entry.startsWith('detector/')) await grantDetector({ ...process.env, ...env });
   const spawnedAt = performance.now();
   const proc = spawn(nodeBin, [...nodeFlags, ...(opts.nodeArgs ?? []), `${repoRoot}${entry}`], {
     // EXPORT_SCHEDULE=off: a test's worker must not take over the dev server's export Schedule (tests of the
     // Schedule turn it on with their own EXPORT_SCHEDULE_ID).
     // Each service logs in to Redis as its own user where the profile has users; a test's env may still override.
-    env: { ...process.env, ...redisLogin(serviceUser(entry)), FRAUD_REDIS_CREDENTIALS: undefined, LOG_LEVEL: 'info', EXPORT_SCHEDULE: 'off', ...env, [opts.portVar]: String(port) },
+    env: {
+      ...process.env, ...redisLogin(serviceUser(entry)), ...serviceKafkaLogin(entry), FRAUD_REDIS_CREDENTIALS: undefined, FRAUD_KAFKA_CREDENTIALS: undefined,
+      LOG_LEVEL: 'info', EXPORT_SCHEDULE: 'off', ...env, [opts.portVar]: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (proc.pid === undefined) throw new Error(`could not spawn ${entry}`);

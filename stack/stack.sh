@@ -2,14 +2,14 @@
 # The local stack, no Docker: install what is missing, then start/stop/report every service on loopback.
 #   bash stack/stack.sh up [service...] | down [service...] | status | install [service...] | env [service...]
 # Services: redis kafka temporal bigquery twilio-mock chromium (the embedded profile: what a bare `up` starts), and
-# redis-ha postgres temporal-cluster (the cluster profile's, started only when named). chromium is only installed (apt): the
+# redis-ha kafka-cluster postgres temporal-cluster (the cluster profile's, started only when named). chromium is only installed (apt): the
 # browser tests launch it themselves. `env` prints what points the platform at a cluster service (KEY=value lines).
 # Everything installed or written goes under .stack/ (git-ignored); settings are in .env (git-ignored).
 set -euo pipefail
 # shellcheck source=stack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(redis kafka temporal bigquery twilio-mock chromium redis-ha postgres temporal-cluster)
+ALL=(redis kafka temporal bigquery twilio-mock chromium redis-ha kafka-cluster postgres temporal-cluster)
 available=()
 for s in "${ALL[@]}"; do
   f="$ROOT/stack/$s.sh"

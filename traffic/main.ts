@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Kafka, Partitioners, logLevel, type Message } from 'kafkajs';
 import { trafficConfigSchema } from '../common/config.ts';
 import { loadConfig } from '../common/env.ts';
+import { kafkaLogin, kafkajsSasl } from '../common/kafka-login.ts';
 import { createRedis } from '../common/redis.ts';
 import { caseKeys } from '../contracts/redis-keys.ts';
 import { defaultTraffic, paymentStream } from '../common/payment-traffic.ts';
@@ -36,7 +37,7 @@ const opts = program.opts<{
   offenders: number; cardholders: boolean;
 }>();
 
-const kafka = new Kafka({ clientId: 'traffic', brokers: config.KAFKA_BOOTSTRAP_SERVERS, logLevel: logLevel.WARN });
+const kafka = new Kafka({ clientId: 'traffic', brokers: config.KAFKA_BOOTSTRAP_SERVERS, ...kafkajsSasl(kafkaLogin(config)), logLevel: logLevel.WARN });
 const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 await producer.connect();
 

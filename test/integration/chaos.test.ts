@@ -16,11 +16,16 @@ const EMBEDDED: Run[] = [
   ['detector-kill', 105, 'platformatic'],
   ['detector-stop', 106, 'platformatic'],
 ];
-// The cluster profile (Redis with Sentinels, the Temporal server on PostgreSQL): its own Redis fault, both clients.
+// The cluster profile's faults (Redis with Sentinels, three Kafka brokers, the Temporal server on PostgreSQL), and a
+// detector and a worker killed there.
 const CLUSTER: Run[] = [
   ['redis-failover', 201],
   ['redis-failover', 202, 'platformatic'],
-  ['worker-kill', 203],
+  ['kafka-broker-kill', 203],
+  ['temporal-cluster-kill', 204],
+  ['postgres-restart', 205],
+  ['detector-kill', 206],
+  ['worker-kill', 207],
 ];
 const SUBSET = stackProfile === 'cluster' ? CLUSTER : EMBEDDED;
 

@@ -39,6 +39,25 @@ describe('detector config', () => {
     expect(call).toThrow(/KAFKA_CLIENT: .*"kafkajs".*"platformatic".*\(got "rdkafka"\)/);
   });
 
+  it('when Redis Sentinels are named, then they parse to host and port; a malformed entry is refused naming it', () => {
+    const c = parseConfig(detectorConfigSchema, { REDIS_SENTINELS: '127.0.0.1:26380, [::1]:26381,sentinel-3:26382', REDIS_MASTER_NAME: 'fraud' });
+    expect(c.REDIS_SENTINELS).toStrictEqual([{ host: '127.0.0.1', port: 26380 }, { host: '::1', port: 26381 }, { host: 'sentinel-3', port: 26382 }]);
+    expect(parseConfig(detectorConfigSchema, {}).REDIS_SENTINELS).toStrictEqual([]);
+    expect(() => parseConfig(detectorConfigSchema, { REDIS_SENTINELS: '127.0.0.1:26380,127.0.0.1' })).toThrow(/REDIS_SENTINELS: "127.0.0.1" is not host:port/);
+    expect(() => parseConfig(detectorConfigSchema, { REDIS_SENTINELS: 'h:99999' })).toThrow(/REDIS_SENTINELS: "h:99999" is not host:port/);
+    expect(() => parseConfig(detectorConfigSchema, { REDIS_WAIT_REPLICAS: '-1' })).toThrow(/REDIS_WAIT_REPLICAS: /);
+    expect(() => parseConfig(detectorConfigSchema, { REDIS_WAIT_TIMEOUT: '5ms' })).toThrow(/REDIS_WAIT_TIMEOUT: must be between 10ms and 60s/);
+  });
+
+  it('when a Kafka SASL login is half given, then the missing part is named; a whole one parses', () => {
+    const whole = parseConfig(detectorConfigSchema, { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'detector', KAFKA_SASL_PASSWORD: 'pw' });
+    expect([whole.KAFKA_SASL_MECHANISM, whole.KAFKA_SASL_USERNAME]).toStrictEqual(['scram-sha-512', 'detector']);
+    expect(() => parseConfig(detectorConfigSchema, { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'detector' }))
+      .toThrow(/KAFKA_SASL_PASSWORD: is needed with KAFKA_SASL_MECHANISM=scram-sha-512/);
+    expect(() => parseConfig(detectorConfigSchema, { KAFKA_SASL_USERNAME: 'detector', KAFKA_SASL_PASSWORD: 'pw' })).toThrow(/KAFKA_SASL_MECHANISM: must be set/);
+    expect(() => parseConfig(detectorConfigSchema, { KAFKA_SASL_MECHANISM: 'kerberos' })).toThrow(/KAFKA_SASL_MECHANISM: /);
+  });
+
   it('when a threshold of 1 is given, then it is refused (every payment would alert)', () => {
     expect(() => parseConfig(detectorConfigSchema, { VELOCITY_FRAUD_THRESHOLD: '1' })).toThrow(/VELOCITY_FRAUD_THRESHOLD/);
   });
