@@ -6,9 +6,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, Partitioners, ResourcePatternTypes, logLevel, type Admin, type Message,
-} from 'kafkajs';
+import kafkajs, { Kafka, Partitioners, logLevel, type Admin, type Message } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { harnessConfigSchema } from '../common/config.ts';
 import { loadConfig, repoRoot } from '../common/env.ts';
@@ -77,7 +75,9 @@ const serviceKafkaLogin = (entry: string) => kafkaUserLogin(entry.startsWith('de
  */
 async function grantDetector(env: Record<string, string | undefined>): Promise<void> {
   if (kafkaCredentials.size === 0) return;
-  const allow = (resourceType: AclResourceTypes, resourceName: string | undefined, operation: AclOperationTypes) =>
+  // Enums kafkajs (CommonJS) exports only on its default export under Node's ESM loader.
+  const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
+  const allow = (resourceType: kafkajs.AclResourceTypes, resourceName: string | undefined, operation: kafkajs.AclOperationTypes) =>
     resourceName === undefined ? [] : [{
       resourceType, resourceName, resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:detector', host: '*', operation,
       permissionType: AclPermissionTypes.ALLOW,

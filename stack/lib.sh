@@ -67,6 +67,7 @@ ENV_DEFAULTS=(
   TEMPORAL_ADDRESS=127.0.0.1:7233
   TEMPORAL_NAMESPACE=default
   TEMPORAL_UI_PORT=8233
+  COMPOSE_PROFILES=dev   # docker compose up: the dev profile unless --profile prod (docker-compose.yml)
 )
 PORT_DEFAULTS=(
   DETECTOR_METRICS_PORT=9464   # detector /metrics and /healthz
@@ -102,6 +103,8 @@ ensure_env() {
       } >"$f"
     )
   fi
+  # A .env from before docker-compose.yml had profiles: without this line `docker compose up` would select nothing.
+  grep -q '^COMPOSE_PROFILES=' "$f" || { [ -z "$(tail -c 1 "$f")" ] || echo >>"$f"; echo "COMPOSE_PROFILES=dev" >>"$f"; }
   set -a
   # shellcheck source=/dev/null
   . "$f"
