@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { repoRoot } from '../common/env.ts';
-import { stack, stackProfile } from '../harness/stack.ts';
+import { kafkaService, stack, stackProfile } from '../harness/stack.ts';
 import { FAULTS, faultByName } from './faults.ts';
 import { writeReport } from './report.ts';
 import { runOnce, workflowBundle } from './run.ts';
@@ -43,7 +43,7 @@ for (const n of names) {
 let failed = 0;
 if (!opts.reportOnly) {
   mkdirSync(opts.resultsDir, { recursive: true });
-  const services = stackProfile === 'cluster' ? (['redis-ha', 'kafka-cluster', 'postgres', 'temporal-cluster', 'twilio-mock'] as const) : (['redis', 'kafka', 'temporal', 'twilio-mock'] as const);
+  const services = stackProfile === 'cluster' ? (['redis-ha', kafkaService, 'postgres', 'temporal-cluster', 'twilio-mock'] as const) : (['redis', 'kafka', 'temporal', 'twilio-mock'] as const);
   for (const s of services) await stack('up', s);
   const commit = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: repoRoot, encoding: 'utf8' }).trim();
   const bundle = await workflowBundle(`${repoRoot}.stack/run/chaos-workflow-bundle.js`);

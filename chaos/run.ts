@@ -11,7 +11,7 @@ import type { AuditEntry } from '../contracts/audit.ts';
 import { caseStateQuery, caseWorkflowId } from '../contracts/case.ts';
 import { auditKeys, caseKeys } from '../contracts/redis-keys.ts';
 import { startPlatform, twilioMockUrl, type Platform } from '../harness/platform.ts';
-import { config, isolatedRedis, kafka, stack, stackProfile, uniqueId, withAdmin } from '../harness/stack.ts';
+import { config, isolatedRedis, kafka, kafkaService, stack, stackProfile, uniqueId, withAdmin } from '../harness/stack.ts';
 import { twilioRecorder } from '../harness/twilio-recorder.ts';
 import { CHAOS_SESSION_TIMEOUT_MS, stackServiceAlive, type Fault, type FaultContext } from './faults.ts';
 import { expectedOutcome, guideKeys, LADDER, type LogMessage } from './oracle.ts';
@@ -213,7 +213,7 @@ export async function runOnce(fault: Fault, seed: number, opts: RunOptions = {})
     // Whatever a fault left down comes back before the next run.
     if (stackProfile === 'cluster') {
       // Idempotent, and quick when all is up: brings back a Redis node, Kafka or the Temporal server a fault left down.
-      for (const s of ['redis-ha', 'kafka-cluster', 'postgres', 'temporal-cluster'] as const) await stack('up', s);
+      for (const s of ['redis-ha', kafkaService, 'postgres', 'temporal-cluster'] as const) await stack('up', s);
     } else for (const s of ['redis', 'kafka', 'temporal'] as const) if (!stackServiceAlive(s)) await stack('up', s);
   }
 }

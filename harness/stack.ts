@@ -187,6 +187,9 @@ type StackService = 'redis' | 'redis-ha' | 'kafka' | 'kafka-cluster' | 'postgres
 /** The profile the tests run on (`./dev test --cluster` sets FRAUD_STACK_PROFILE=cluster with the cluster's settings). */
 export const stackProfile: 'embedded' | 'cluster' = process.env.FRAUD_STACK_PROFILE === 'cluster' ? 'cluster' : 'embedded';
 
+/** The Kafka service in use: the cluster's three brokers where their users are set (FRAUD_KAFKA_CREDENTIALS). */
+export const kafkaService: StackService = process.env.FRAUD_KAFKA_CREDENTIALS ? 'kafka-cluster' : 'kafka';
+
 /** The Temporal service of that profile, for outage tests. */
 export const temporalService: StackService = stackProfile === 'cluster' ? 'temporal-cluster' : 'temporal';
 
