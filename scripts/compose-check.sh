@@ -46,19 +46,11 @@ build() {
 write_env_files() {
   mkdir -p "$ENV_DIR"
   # Each through a temporary file and a rename: a run in parallel never reads a half-written one.
-  cat >"$ENV_DIR/dev.env.$$" <<'ENV'
-COMPOSE_PROFILES=dev
-REDIS_HOST=127.0.0.1
-REDIS_PORT=6379
-KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092
-PAYMENTS_TOPIC=payments
-DLQ_TOPIC=payments.dlq
-TEMPORAL_ADDRESS=127.0.0.1:7233
-TEMPORAL_NAMESPACE=default
-TEMPORAL_UI_PORT=8233
-REDIS_PASSWORD=placeholder-REDIS_PASSWORD
-CONSOLE_SESSION_SECRET=placeholder-CONSOLE_SESSION_SECRET-0000000000000000
-ENV
+  {
+    printf '%s\n' "${ENV_DEFAULTS[@]}"
+    echo REDIS_PASSWORD=placeholder-REDIS_PASSWORD
+    echo CONSOLE_SESSION_SECRET=placeholder-CONSOLE_SESSION_SECRET-0000000000000000
+  } >"$ENV_DIR/dev.env.$$"
   # The operator's env file for the prod profile: every variable it must provide (README.md, Docker Compose).
   cat >"$ENV_DIR/prod.env.$$" <<'ENV'
 COMPOSE_PROFILES=prod

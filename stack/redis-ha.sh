@@ -79,14 +79,7 @@ daemonize no
 dir $DATA_DIR/redis-ha/$n
 logfile ""
 aclfile $REDIS_HA_DIR/users.acl
-# As the embedded Redis: a hard limit and no eviction (eviction would silently drop counters and alerts).
-maxmemory ${REDIS_MAXMEMORY:-2gb}
-maxmemory-policy noeviction
-appendonly yes
-appendfsync everysec
-save 900 1
-save 300 10
-save 60 10000
+$(redis_durability_conf)
 masteruser replicator
 masterauth $(_rha_password replicator)
 replica-read-only yes

@@ -33,6 +33,23 @@ _redis_stop_system_instance() {
   say "warning: the system redis-server (pid $pid) is still running after 10s"
 }
 
+# Memory and persistence, shared with the cluster profile's nodes (stack/redis-ha.sh).
+redis_durability_conf() {
+  cat <<CONF
+# Memory: a hard limit, and refuse writes rather than evict. allkeys-lru (the guide's choice) would silently
+# drop fraud:count:* counters and alert keys under pressure and so reset escalations.
+maxmemory ${REDIS_MAXMEMORY:-2gb}
+maxmemory-policy noeviction
+
+# Persistence: AOF fsynced every second plus RDB snapshots, as in the guide.
+appendonly yes
+appendfsync everysec
+save 900 1
+save 300 10
+save 60 10000
+CONF
+}
+
 redis_conf() {
   local conf="$STACK_DIR/redis/redis.conf"
   mkdir -p "$STACK_DIR/redis" "$DATA_DIR/redis"
@@ -46,17 +63,7 @@ daemonize no
 dir ${DATA_DIR}/redis
 logfile ""
 
-# Memory: a hard limit, and refuse writes rather than evict. allkeys-lru (the guide's choice) would silently
-# drop fraud:count:* counters and alert keys under pressure and so reset escalations.
-maxmemory ${REDIS_MAXMEMORY:-2gb}
-maxmemory-policy noeviction
-
-# Persistence: AOF fsynced every second plus RDB snapshots, as in the guide.
-appendonly yes
-appendfsync everysec
-save 900 1
-save 300 10
-save 60 10000
+$(redis_durability_conf)
 
 requirepass ${REDIS_PASSWORD}
 masterauth ${REDIS_PASSWORD}
