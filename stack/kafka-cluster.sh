@@ -8,7 +8,8 @@
 #   kafka_cluster_install      the Kafka jars (kafka_install) and the users' passwords (generated once, kept)
 #   kafka_cluster_start        format the three storage dirs once (one cluster id, the SCRAM users in the bootstrap
 #                              metadata), start the nodes not running, wait until all three answer authenticated
-#                              requests, then make sure of the users, the topics (RF 3, min.insync.replicas 2) and ACLs
+#                              requests (a node that refuses every login gets the credentials written again: see
+#                              _kc_heal_scram), then make sure of the users, the topics (RF 3, min.insync.replicas 2), ACLs
 #   kafka_cluster_stop         SIGTERM all three at once (each flushes and closes its logs), by pid file
 #   kafka_cluster_status       one line per node
 #   kafka_cluster_env          what points the platform at it (bootstrap servers, the producer's login, credentials)
@@ -127,6 +128,9 @@ super.users=User:admin
 allow.everyone.if.no.acl.found=false
 
 log.dirs=$(_kc_data "$n")
+# A metadata snapshot after 5 minutes of changes instead of an hour: a restarted node then loads a snapshot rather
+# than replaying the metadata log from its start (where 3.9.2 once lost the SCRAM credentials: _kc_heal_scram).
+metadata.log.max.snapshot.interval.ms=300000
 auto.create.topics.enable=false
 delete.topic.enable=true
 num.partitions=6
@@ -164,14 +168,18 @@ EOF
   echo "$conf"
 }
 
-# kafka_cluster_tool CLASS ARGS...: a Kafka CLI class as admin against the cluster.
+# kafka_cluster_tool CLASS ARGS...: a Kafka CLI class as admin against the cluster, killed after
+# KAFKA_CLUSTER_TOOL_TIMEOUT seconds (default 120): some of them (BrokerApiVersionsCommand) retry a refused login forever.
 kafka_cluster_tool() {
   _kafka_init
   local cls="$1"; shift
   local args=("$@")
   case " $* " in *" --bootstrap-server "* | *" --bootstrap-server="*) ;; *) args=(--bootstrap-server "$(_kc_bootstrap)" "${args[@]}") ;; esac
-  case " $* " in *" --command-config "* | *" --command-config="*) ;; *) args+=(--command-config "$KAFKA_CLUSTER_DIR/admin.properties") ;; esac
-  _kafka_tool "$cls" "${args[@]}"
+  # In front: kafka-metadata-quorum (argparse4j) takes them only before its subcommand.
+  case " $* " in *" --command-config "* | *" --command-config="*) ;; *) args=(--command-config "$KAFKA_CLUSTER_DIR/admin.properties" "${args[@]}") ;; esac
+  # timeout runs programs, not functions: _kafka_tool goes along as its definition.
+  KAFKA_HOME="$KAFKA_HOME" KAFKA_LIBS="$KAFKA_LIBS" timeout -k 5 "${KAFKA_CLUSTER_TOOL_TIMEOUT:-120}" \
+    bash -c "$(declare -f _kafka_tool)"'; _kafka_tool "$@"' _kafka_tool "$cls" "${args[@]}"
 }
 
 # The cluster id: the one the formatted nodes have, else the one recorded at the first format, else a new one
@@ -206,10 +214,40 @@ _kc_format() {
   [ $rc -eq 0 ] || die "formatting the kafka-cluster storage failed (logs: $LOG_DIR/kafka-cluster-format-*.log)"
 }
 
-# Ready when one authenticated Metadata request lists all three brokers (registered and unfenced) and each of them
-# answers an authenticated ApiVersions request: kafka.admin.BrokerApiVersionsCommand does exactly that.
+# _kc_node_check N: one authenticated Metadata request (a topic list) to node N alone. Prints ok, auth (the node
+# refuses the admin's SCRAM login) or down (anything else: not listening, not caught up, timed out).
+_kc_node_check() {
+  local out
+  if out="$(KAFKA_CLUSTER_TOOL_TIMEOUT=40 kafka_cluster_tool org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "127.0.0.1:$(_kc_port "$1")" --list 2>&1)"; then echo ok
+  elif grep -q 'SaslAuthenticationException\|Authentication failed' <<<"$out"; then echo auth
+  else echo down; fi
+}
+
+# Kafka 3.9.2 sometimes (seen once, after a SIGKILL and restart) brings a node back without any SCRAM credential in
+# its broker's metadata image, although its metadata log holds them: it then refuses every login, the other brokers'
+# replica fetchers included, and writes that state into its next metadata snapshots. Writing the credentials again
+# (same passwords) puts fresh records in the log, which the node applies: it takes logins again. Through a node that
+# takes the admin's login; the admin client may pick the broken node for its metadata, hence the retries.
+_kc_heal_scram() {
+  local via="$1" u pw out="" i
+  shift
+  say "kafka-cluster: node(s) $* refuse every SCRAM login (Kafka lost the credentials there); writing the credentials again through node $via"
+  for u in "${KAFKA_CLUSTER_USERS[@]}"; do
+    pw="$(_kc_password "$u")"
+    for i in 1 2 3 4 5; do
+      out="$(KAFKA_CLUSTER_TOOL_TIMEOUT=40 kafka_cluster_tool kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$(_kc_port "$via")" \
+        --alter --entity-type users --entity-name "$u" --add-config "SCRAM-SHA-512=[password=$pw]" 2>&1)" && break
+      [ "$i" -lt 5 ] || say "warning: kafka-cluster: could not write the credential of $u again: $(tail -1 <<<"${out//$pw/<password>}")"
+      sleep 1
+    done
+  done
+}
+
+# Ready when every node answers an authenticated Metadata request of its own (a node only opens its client listener
+# once it is registered, caught up and unfenced). A node that keeps refusing the admin's login is healed (above).
 _kc_wait_ready() {
-  local deadline=$((SECONDS + ${1:-180})) out="" n ok
+  local deadline=$((SECONDS + ${1:-180})) n st healthy bad authfails=0 tmp pids
   for n in "${KAFKA_CLUSTER_NODES[@]}"; do
     until port_open 127.0.0.1 "$(_kc_port "$n")"; do
       is_running "kafka-cluster-$n" || die "kafka-cluster node $n exited during startup (logs: $LOG_DIR/kafka-cluster-$n.log, $LOG_DIR/kafka-cluster-$n.out)"
@@ -217,35 +255,47 @@ _kc_wait_ready() {
       sleep 0.5
     done
   done
+  tmp="$(mktemp -d)"
   while :; do
-    out="$(kafka_cluster_tool kafka.admin.BrokerApiVersionsCommand 2>&1 || true)"
-    ok=0
+    # Wait for these jobs by pid: a bare `wait` would also wait for the nodes this shell has just started.
+    pids=()
+    for n in "${KAFKA_CLUSTER_NODES[@]}"; do _kc_node_check "$n" >"$tmp/$n" & pids+=($!); done
+    wait "${pids[@]}"
+    healthy=""; bad=(); st=""
     for n in "${KAFKA_CLUSTER_NODES[@]}"; do
-      grep -Eq "^127\.0\.0\.1:$(_kc_port "$n") \(id: $n rack: [^)]*\) -> \(" <<<"$out" && ok=$((ok + 1))
+      case "$(cat "$tmp/$n")" in
+        ok) healthy="${healthy:-$n}" ;;
+        auth) bad+=("$n"); st+=" $n:refuses-logins" ;;
+        *) st+=" $n:not-ready" ;;
+      esac
     done
-    [ $ok -eq ${#KAFKA_CLUSTER_NODES[@]} ] && ! grep -q ERROR <<<"$out" && return 0
+    [ -z "$st" ] && { rm -rf "$tmp"; return 0; }
+    if [ ${#bad[@]} -gt 0 ]; then
+      authfails=$((authfails + 1))
+      # Twice in a row, and a node to go through: heal (once a minute at most).
+      if [ $authfails -ge 2 ] && [ -n "$healthy" ]; then _kc_heal_scram "$healthy" "${bad[@]}"; authfails=-20; fi
+    else authfails=0; fi
     for n in "${KAFKA_CLUSTER_NODES[@]}"; do
-      is_running "kafka-cluster-$n" || die "kafka-cluster node $n exited during startup (logs: $LOG_DIR/kafka-cluster-$n.log, $LOG_DIR/kafka-cluster-$n.out)"
+      is_running "kafka-cluster-$n" || { rm -rf "$tmp"; die "kafka-cluster node $n exited during startup (logs: $LOG_DIR/kafka-cluster-$n.log, $LOG_DIR/kafka-cluster-$n.out)"; }
     done
-    [ $SECONDS -lt $deadline ] || die "kafka-cluster: not all three brokers answer authenticated requests (last answer: $(grep -E 'ERROR|Exception|^127' <<<"$out" | head -5 | tr '\n' ' '); logs: $LOG_DIR/kafka-cluster-*.log)"
+    [ $SECONDS -lt $deadline ] || { rm -rf "$tmp"; die "kafka-cluster: not every node answers authenticated requests (${st# }; logs: $LOG_DIR/kafka-cluster-*.log)"; }
     sleep 1
   done
 }
 
-# SCRAM credentials for users that have none yet (a user added to KAFKA_CLUSTER_USERS after the format). The
-# password goes in through a 0600 file, not the command line.
+# SCRAM credentials for users that have none yet (a user added to KAFKA_CLUSTER_USERS after the format). The password
+# is on this one command line for the JVM's life (ConfigCommand's --add-config-file turns SCRAM-SHA-512 into
+# SCRAM_SHA_512 and rejects it); it is kept out of the error message.
 _kc_ensure_users() {
-  local have u f
+  local have u pw out
   have="$(kafka_cluster_tool kafka.admin.ConfigCommand --describe --entity-type users 2>&1)" \
     || die "kafka-cluster: could not list the SCRAM users: $have"
   for u in "${KAFKA_CLUSTER_USERS[@]}"; do
     grep -q "user-principal '$u' are .*SCRAM-SHA-512=" <<<"$have" && continue
     say "kafka-cluster: adding the SCRAM-SHA-512 credential of $u"
-    f="$KAFKA_CLUSTER_DIR/scram-$u.properties"
-    (umask 077 && printf 'SCRAM-SHA-512=[password=%s]\n' "$(_kc_password "$u")" >"$f")
-    kafka_cluster_tool kafka.admin.ConfigCommand --alter --entity-type users --entity-name "$u" --add-config-file "$f" >/dev/null \
-      || { rm -f "$f"; die "kafka-cluster: could not add the SCRAM credential of $u"; }
-    rm -f "$f"
+    pw="$(_kc_password "$u")"
+    out="$(kafka_cluster_tool kafka.admin.ConfigCommand --alter --entity-type users --entity-name "$u" \
+      --add-config "SCRAM-SHA-512=[password=$pw]" 2>&1)" || die "kafka-cluster: could not add the SCRAM credential of $u: ${out//$pw/<password>}"
   done
 }
 
@@ -374,11 +424,12 @@ kafka_cluster_start() {
 kafka_cluster_stop() {
   local n
   # All at once: stopped one by one, the last two would wait for a controller quorum that is already gone.
+  local pids=()
   for n in "${KAFKA_CLUSTER_NODES[@]}"; do
     if is_running "kafka-cluster-$n"; then say "stopping kafka-cluster node $n"; fi
-    stop_pid "kafka-cluster-$n" &
+    stop_pid "kafka-cluster-$n" & pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   for n in "${KAFKA_CLUSTER_NODES[@]}"; do
     if _kc_formatted "$n" && [ ! -f "$(_kc_data "$n")/.kafka_cleanshutdown" ]; then
       say "warning: kafka-cluster node $n did not shut down cleanly; it will recover its logs on the next start"
