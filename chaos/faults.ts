@@ -45,7 +45,20 @@ export interface Fault {
 /** The detector's Kafka session timeout in chaos runs (a stop longer than this makes the group drop it). */
 export const CHAOS_SESSION_TIMEOUT_MS = 6_000;
 
-const stackPid = (name: 'redis' | 'kafka' | 'temporal') => Number(readFileSync(`${repoRoot}.stack/run/${name}.pid`, 'utf8').trim());
+/** The pid in a pid file the stack scripts wrote (.stack/run/NAME.pid); throws when there is none. */
+const stackPid = (name: string) => {
+  const pid = readPid(name);
+  if (pid === undefined) throw new Error(`no pid file .stack/run/${name}.pid`);
+  return pid;
+};
+
+const readPid = (name: string) => {
+  try {
+    return Number(readFileSync(`${repoRoot}.stack/run/${name}.pid`, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+};
 
 const alive = (pid: number) => {
   try {
@@ -65,14 +78,10 @@ export function stackServiceAlive(name: 'redis' | 'kafka' | 'temporal'): boolean
   }
 }
 
-async function killStackService(ctx: FaultContext, name: 'redis' | 'kafka' | 'temporal', downMs: number) {
-  await killByPidFile(ctx, name, name, downMs);
-}
-
 /** SIGKILL the process of a pid file the stack scripts wrote, then start its service again `downMs` later. */
 async function killByPidFile(ctx: FaultContext, pidName: string, service: Parameters<typeof stack>[1], downMs: number) {
-  const pid = readPid(pidName);
-  if (pid === undefined || !alive(pid)) throw new Error(`${pidName} is not running (no live pid in .stack/run/${pidName}.pid)`);
+  const pid = stackPid(pidName);
+  if (!alive(pid)) throw new Error(`${pidName} is not running (pid ${pid} of .stack/run/${pidName}.pid)`);
   process.kill(pid, 'SIGKILL');
   await waitFor(`${pidName} (pid ${pid}) to die`, async () => !alive(pid), 10_000, 50);
   ctx.log(`${pidName} SIGKILLed (pid ${pid}); down for ${downMs} ms`);
@@ -138,14 +147,6 @@ async function failOverRedis(ctx: FaultContext, downMs: number) {
     sentinel.disconnect();
   }
 }
-
-const readPid = (name: string) => {
-  try {
-    return Number(readFileSync(`${repoRoot}.stack/run/${name}.pid`, 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-};
 
 async function stopStackService(ctx: FaultContext, name: 'kafka', stoppedMs: number) {
   const pid = stackPid(name);
@@ -249,7 +250,7 @@ export const FAULTS: Fault[] = [
     name: 'worker-stop', what: 'SIGSTOP the worker past the activities\' 10 s start-to-close timeout, then SIGCONT',
     inject: (ctx, r) => stopProcess(ctx, 'worker', between(r, 11_000, 15_000)),
   },
-  { name: 'redis-kill', profile: 'embedded', what: 'SIGKILL redis-server (appendfsync everysec), restart it', inject: (ctx, r) => killStackService(ctx, 'redis', between(r, 500, 3000)) },
+  { name: 'redis-kill', profile: 'embedded', what: 'SIGKILL redis-server (appendfsync everysec), restart it', inject: (ctx, r) => killByPidFile(ctx, 'redis', 'redis', between(r, 500, 3000)) },
   {
     name: 'redis-rollback', profile: 'embedded', losesRedisWrites: true,
     what: 'Redis restarts without its last 1-3 s of acknowledged writes (from a copy of its append-only files): a machine crash, a failover to a lagging replica',
@@ -309,7 +310,7 @@ export const FAULTS: Fault[] = [
       ctx.log('postgres started');
     },
   },
-  { name: 'kafka-kill', profile: 'embedded', what: 'SIGKILL the Kafka broker, restart it', inject: (ctx, r) => killStackService(ctx, 'kafka', between(r, 500, 2000)) },
+  { name: 'kafka-kill', profile: 'embedded', what: 'SIGKILL the Kafka broker, restart it', inject: (ctx, r) => killByPidFile(ctx, 'kafka', 'kafka', between(r, 500, 2000)) },
   { name: 'kafka-stop', profile: 'embedded', what: 'SIGSTOP the Kafka broker for 5-10 s, then SIGCONT', inject: (ctx, r) => stopStackService(ctx, 'kafka', between(r, 5000, 10_000)) },
   {
     name: 'dlq-missing', what: 'the dead-letter topic deleted, recreated 5-10 s later',
@@ -321,7 +322,7 @@ export const FAULTS: Fault[] = [
       ctx.log('DLQ topic recreated');
     }),
   },
-  { name: 'temporal-kill', profile: 'embedded', what: 'SIGKILL the Temporal server, restart it', inject: (ctx, r) => killStackService(ctx, 'temporal', between(r, 500, 2000)) },
+  { name: 'temporal-kill', profile: 'embedded', what: 'SIGKILL the Temporal server, restart it', inject: (ctx, r) => killByPidFile(ctx, 'temporal', 'temporal', between(r, 500, 2000)) },
   {
     name: 'twilio-slow', what: 'Twilio replies after 12 s (past the 8 s request and 10 s activity timeouts), for 15 s',
     inject: async (ctx) => {

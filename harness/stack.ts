@@ -17,43 +17,44 @@ export const config = loadConfig(harnessConfigSchema, 'harness');
 
 export const uniqueId = (prefix: string) => `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
-/** "user password" lines of a credentials file the stack scripts wrote, if the variable names one. */
-const credentialsFile = (variable: string): ReadonlyMap<string, string> => {
-  const path = process.env[variable];
-  return new Map(path ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ', 2) as [string, string]) : []);
-};
-
 /**
- * The cluster profile's Kafka has a SCRAM user per service (FRAUD_KAFKA_CREDENTIALS, stack/kafka-cluster.sh): the
- * harness is its admin; the embedded profile's broker takes anyone (KAFKA_SASL_* unset).
+ * The users of a credentials file the stack scripts wrote ("user password" lines, 0600), named by `variable`: the
+ * cluster profile's Kafka (FRAUD_KAFKA_CREDENTIALS, stack/kafka-cluster.sh) and Redis (FRAUD_REDIS_CREDENTIALS,
+ * stack/redis-ha.sh) have one per service. Unset (the embedded profile): no users, nothing to override.
  */
-const kafkaCredentials = credentialsFile('FRAUD_KAFKA_CREDENTIALS');
+function credentials(variable: string) {
+  const path = process.env[variable];
+  const users = new Map(path ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ', 2) as [string, string]) : []);
+  return {
+    present: users.size > 0,
+    /** The user's password where the profile has users (undefined where it has none); a user missing from the file throws. */
+    password(user: string): string | undefined {
+      if (users.size === 0) return undefined;
+      const password = users.get(user);
+      if (!password) throw new Error(`no password for the user ${user} in ${path} (${variable})`);
+      return password;
+    },
+  };
+}
 
-/** KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD of a Kafka user, where the profile has users (else nothing to override). */
+const kafkaUsers = credentials('FRAUD_KAFKA_CREDENTIALS');
+const redisUsers = credentials('FRAUD_REDIS_CREDENTIALS');
+
+/** KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD of a Kafka user, where the profile has users (the harness is admin). */
 export function kafkaUserLogin(user: 'admin' | 'detector' | 'producer'): { KAFKA_SASL_USERNAME?: string; KAFKA_SASL_PASSWORD?: string } {
-  if (kafkaCredentials.size === 0) return {};
-  const password = kafkaCredentials.get(user);
-  if (!password) throw new Error(`no password for the Kafka user ${user} in ${process.env.FRAUD_KAFKA_CREDENTIALS}`);
-  return { KAFKA_SASL_USERNAME: user, KAFKA_SASL_PASSWORD: password };
+  const password = kafkaUsers.password(user);
+  return password ? { KAFKA_SASL_USERNAME: user, KAFKA_SASL_PASSWORD: password } : {};
+}
+
+/** REDIS_USERNAME and REDIS_PASSWORD of a Redis ACL user, where the profile has users (else REDIS_PASSWORD for all). */
+export function redisLogin(user: 'admin' | 'operator' | 'detector' | 'worker' | 'console'): { REDIS_USERNAME?: string; REDIS_PASSWORD?: string } {
+  const password = redisUsers.password(user);
+  return password ? { REDIS_USERNAME: user, REDIS_PASSWORD: password } : {};
 }
 
 export const kafka = new Kafka({
   clientId: 'tests', brokers: config.KAFKA_BOOTSTRAP_SERVERS, ...kafkajsSasl(kafkaLogin({ ...config, ...kafkaUserLogin('admin') })), logLevel: logLevel.ERROR,
 });
-
-/**
- * The cluster profile's Redis has an ACL user per service, with passwords in the file FRAUD_REDIS_CREDENTIALS names
- * ("user password" lines, stack/redis-ha.sh). The embedded profile has none: every process logs in with REDIS_PASSWORD.
- */
-const redisCredentials = credentialsFile('FRAUD_REDIS_CREDENTIALS');
-
-/** REDIS_USERNAME and REDIS_PASSWORD of an ACL user, where the profile has users (else nothing to override). */
-export function redisLogin(user: 'admin' | 'operator' | 'detector' | 'worker' | 'console'): { REDIS_USERNAME?: string; REDIS_PASSWORD?: string } {
-  const password = redisCredentials.get(user);
-  if (redisCredentials.size === 0) return {};
-  if (!password) throw new Error(`no password for the Redis user ${user} in ${process.env.FRAUD_REDIS_CREDENTIALS}`);
-  return { REDIS_USERNAME: user, REDIS_PASSWORD: password };
-}
 
 /** A connection as the stack's admin user (tests flush their databases), or with REDIS_PASSWORD where there are no users. */
 export function redisClient(db = 0): Redis {
@@ -74,7 +75,7 @@ const serviceKafkaLogin = (entry: string) => kafkaUserLogin(entry.startsWith('de
  * configured ones (stack/kafka-cluster.sh): read the payments topic and its group, write the dead-letter topic.
  */
 async function grantDetector(env: Record<string, string | undefined>): Promise<void> {
-  if (kafkaCredentials.size === 0) return;
+  if (!kafkaUsers.present) return;
   // Enums kafkajs (CommonJS) exports only on its default export under Node's ESM loader.
   const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
   const allow = (resourceType: kafkajs.AclResourceTypes, resourceName: string | undefined, operation: kafkajs.AclOperationTypes) =>
@@ -188,7 +189,7 @@ type StackService = 'redis' | 'redis-ha' | 'kafka' | 'kafka-cluster' | 'postgres
 export const stackProfile: 'embedded' | 'cluster' = process.env.FRAUD_STACK_PROFILE === 'cluster' ? 'cluster' : 'embedded';
 
 /** The Kafka service in use: the cluster's three brokers where their users are set (FRAUD_KAFKA_CREDENTIALS). */
-export const kafkaService: StackService = process.env.FRAUD_KAFKA_CREDENTIALS ? 'kafka-cluster' : 'kafka';
+export const kafkaService: StackService = kafkaUsers.present ? 'kafka-cluster' : 'kafka';
 
 /** The Temporal service of that profile, for outage tests. */
 export const temporalService: StackService = stackProfile === 'cluster' ? 'temporal-cluster' : 'temporal';

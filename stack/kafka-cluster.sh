@@ -44,7 +44,7 @@ _kc_bootstrap() {
   for n in "${KAFKA_CLUSTER_NODES[@]}"; do list+=("127.0.0.1:$(_kc_port "$n")"); done
   (IFS=,; echo "${list[*]}")
 }
-_kc_password() { awk -v u="$1" '$1 == u { print $2 }' "$KAFKA_CLUSTER_CREDENTIALS"; }
+_kc_password() { credential "$KAFKA_CLUSTER_CREDENTIALS" "$1"; }
 _kc_data() { echo "$DATA_DIR/kafka-cluster/$1"; }
 _kc_formatted() { [ -f "$(_kc_data "$1")/meta.properties" ]; }
 
@@ -58,22 +58,7 @@ _kc_credentials() {
       _kc_formatted "$n" && die "$KAFKA_CLUSTER_CREDENTIALS is missing but $(_kc_data "$n") holds a cluster made with its passwords; stop kafka-cluster and remove $DATA_DIR/kafka-cluster to start over"
     done
   fi
-  local u pw missing=()
-  for u in "${KAFKA_CLUSTER_USERS[@]}"; do
-    [ -f "$KAFKA_CLUSTER_CREDENTIALS" ] && [ -n "$(_kc_password "$u")" ] && continue
-    missing+=("$u")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "generating the Kafka SCRAM password of ${missing[*]} in $KAFKA_CLUSTER_CREDENTIALS"
-  (
-    umask 077
-    for u in "${missing[@]}"; do
-      pw="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-      [ ${#pw} -eq 48 ] || exit 1
-      printf '%s %s\n' "$u" "$pw"
-    done >>"$KAFKA_CLUSTER_CREDENTIALS"
-  ) || die "could not generate the Kafka passwords from /dev/urandom"
-  chmod 600 "$KAFKA_CLUSTER_CREDENTIALS"
+  ensure_credentials "$KAFKA_CLUSTER_CREDENTIALS" "Kafka SCRAM" "${KAFKA_CLUSTER_USERS[@]}"
 }
 
 # The admin's client properties, for every CLI call of this script (and other scripts: kafka_cluster_admin_props).
@@ -131,17 +116,7 @@ log.dirs=$(_kc_data "$n")
 # A metadata snapshot after 5 minutes of changes instead of an hour: a restarted node then loads a snapshot rather
 # than replaying the metadata log from its start (where 3.9.2 once lost the SCRAM credentials: _kc_heal_scram).
 metadata.log.max.snapshot.interval.ms=300000
-auto.create.topics.enable=false
-delete.topic.enable=true
-num.partitions=6
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-# 10 instead of 50: the first consumer group on a fresh cluster comes up faster.
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-group.initial.rebalance.delay.ms=0
+$(kafka_topic_defaults 3 2)
 # Small thread pools and buffers: three nodes share 2 cores and a small heap with everything else. The cleaner's
 # dedupe buffer is on the heap (default 128 MB, a third of it); 16 MB is plenty for __consumer_offsets.
 num.network.threads=2
@@ -152,19 +127,8 @@ num.replica.fetchers=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
-  cat >"$KAFKA_CLUSTER_DIR/log4j-$n.properties" <<EOF
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=$LOG_DIR/kafka-cluster-$n.log
-log4j.appender.file.MaxFileSize=50MB
-log4j.appender.file.MaxBackupIndex=2
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-# INFO: the authorizer logs every denied request (allowed ones are DEBUG), which is what one looks for here.
-log4j.logger.kafka.authorizer.logger=INFO
-EOF
+  # INFO for the authorizer: it logs every denied request (allowed ones are DEBUG), which is what one looks for here.
+  kafka_log4j "$LOG_DIR/kafka-cluster-$n.log" INFO >"$KAFKA_CLUSTER_DIR/log4j-$n.properties"
   echo "$conf"
 }
 

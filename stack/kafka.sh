@@ -63,6 +63,39 @@ log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
 }
 
+# Topic and group defaults of a broker with replication factor $1 and min ISR $2 (shared with stack/kafka-cluster.sh).
+kafka_topic_defaults() {
+  cat <<EOF
+auto.create.topics.enable=false
+delete.topic.enable=true
+num.partitions=6
+default.replication.factor=$1
+min.insync.replicas=$2
+offsets.topic.replication.factor=$1
+# 10 instead of 50: the first consumer group on a fresh cluster comes up faster.
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$1
+transaction.state.log.min.isr=$2
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
+# A broker's log4j config: to the file $1, rolled at 50 MB; the authorizer's log at level $2.
+kafka_log4j() {
+  cat <<EOF
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=$1
+log4j.appender.file.MaxFileSize=50MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.authorizer.logger=$2
+EOF
+}
+
 # Broker config and log4j config, regenerated on each start from .env.
 _kafka_write_config() {
   cat >"$KAFKA_HOME/server.properties" <<EOF
@@ -76,35 +109,14 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$KAFKA_DATA
-num.partitions=6
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-# 10 instead of 50: the first consumer group on a fresh cluster comes up faster.
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-delete.topic.enable=true
+$(kafka_topic_defaults 1 1)
 # Small thread pools: this shares 2 cores with Redis, Temporal and Node.
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 background.threads=4
 EOF
-  cat >"$KAFKA_HOME/log4j.properties" <<EOF
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=$LOG_DIR/kafka.log
-log4j.appender.file.MaxFileSize=50MB
-log4j.appender.file.MaxBackupIndex=2
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.kafka.authorizer.logger=WARN
-EOF
+  kafka_log4j "$LOG_DIR/kafka.log" WARN >"$KAFKA_HOME/log4j.properties"
   # Admin-client timeouts for our own topic calls, so a not-yet-ready broker fails fast and we retry.
   cat >"$KAFKA_HOME/admin.properties" <<'EOF'
 request.timeout.ms=5000

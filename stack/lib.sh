@@ -91,8 +91,7 @@ ensure_env() {
   local f="$ROOT/.env" pw
   if [ ! -f "$f" ]; then
     say "writing $f with a freshly generated Redis password"
-    pw="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    [ ${#pw} -eq 48 ] || die "could not generate a Redis password from /dev/urandom"
+    pw="$(random_hex 24)" || exit 1
     # umask in a subshell: only this file is created 0600, not everything the calling shell writes afterwards.
     (
       umask 077
@@ -110,6 +109,31 @@ ensure_env() {
   . "$f"
   set +a
   apply_defaults
+}
+
+# random_hex BYTES: that many random bytes from /dev/urandom as hex digits (passwords, secrets).
+random_hex() {
+  local h; h="$(head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  [ ${#h} -eq $(($1 * 2)) ] || die "could not read $1 random bytes from /dev/urandom"
+  echo "$h"
+}
+
+# credential FILE USER: USER's password in a credentials file of "user password" lines (empty when none).
+credential() { awk -v u="$2" '$1 == u { print $2 }' "$1" 2>/dev/null || true; }
+
+# ensure_credentials FILE WHAT USER...: a fresh 48-hex password for every USER the file (0600, in a 0700 folder) does
+# not list yet; the ones it lists are kept, as the services were set up with them.
+ensure_credentials() {
+  local f="$1" what="$2" u pw missing=(); shift 2
+  for u in "$@"; do [ -n "$(credential "$f" "$u")" ] || missing+=("$u"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  mkdir -p "$(dirname "$f")"; chmod 700 "$(dirname "$f")"
+  say "generating the $what password of ${missing[*]} in $f"
+  for u in "${missing[@]}"; do
+    pw="$(random_hex 24)" || exit 1
+    (umask 077 && printf '%s %s\n' "$u" "$pw" >>"$f")
+  done
+  chmod 600 "$f"
 }
 
 # pidfile helpers: start_bg NAME LOGFILE CMD... ; is_running NAME ; stop_pid NAME

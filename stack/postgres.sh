@@ -39,8 +39,7 @@ _postgres_env() {
   export POSTGRES_PORT
   if [ -z "${POSTGRES_PASSWORD:-}" ]; then
     local pw
-    pw="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    [ ${#pw} -eq 48 ] || die "could not generate a PostgreSQL password from /dev/urandom"
+    pw="$(random_hex 24)" || exit 1
     printf 'POSTGRES_USER=temporal\nPOSTGRES_PASSWORD=%s\nPOSTGRES_PORT=%s\n' "$pw" "$POSTGRES_PORT" >>"$ROOT/.env"
     export POSTGRES_USER=temporal POSTGRES_PASSWORD="$pw"
   fi

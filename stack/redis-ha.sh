@@ -28,22 +28,11 @@ REDIS_HA_SENTINELS=(1 2 3)
 _rha_node_port() { local base="${REDIS_HA_PORT:-6380}"; if [ "$1" = a ]; then echo "$base"; else echo $((base + 1)); fi; }
 _rha_sentinel_port() { echo $((${REDIS_SENTINEL_PORT:-26380} + $1 - 1)); }
 
-_rha_password() { awk -v u="$1" '$1 == u { print $2 }' "$REDIS_HA_CREDENTIALS"; }
+_rha_password() { credential "$REDIS_HA_CREDENTIALS" "$1"; }
 
 redis_ha_install() {
   redis_install
-  [ -f "$REDIS_HA_CREDENTIALS" ] && [ "$(wc -l <"$REDIS_HA_CREDENTIALS")" -ge ${#REDIS_HA_USERS[@]} ] && return 0
-  mkdir -p "$REDIS_HA_DIR"; chmod 700 "$REDIS_HA_DIR"
-  say "generating the Redis ACL users' passwords in $REDIS_HA_CREDENTIALS"
-  local u pw
-  (
-    umask 077
-    for u in "${REDIS_HA_USERS[@]}"; do
-      pw="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-      [ ${#pw} -eq 48 ] || exit 1
-      printf '%s %s\n' "$u" "$pw"
-    done >"$REDIS_HA_CREDENTIALS"
-  ) || die "could not generate the Redis passwords from /dev/urandom"
+  ensure_credentials "$REDIS_HA_CREDENTIALS" "Redis ACL" "${REDIS_HA_USERS[@]}"
 }
 
 # The ACL file both nodes load at start: written again on every start, so a change of the rules here takes effect.
