@@ -24,11 +24,14 @@ const common = {
 const serial = { ...common, runner: '<rootDir>/test/support/serial-runner.cjs' };
 
 // The cluster profile (`./dev test --cluster`, FRAUD_STACK_PROFILE=cluster with the cluster's settings exported) runs
-// the suites whose subject is the case path on Temporal, against the Temporal server on PostgreSQL with mTLS, and on
-// Redis behind Sentinels with a user per service: the chaos subset (with a failover of the Redis primary) and the
-// suite of the Redis logins, which has no subject on the embedded profile.
-const CLUSTER_ONLY = ['integration/redis-acl'];
-const CLUSTER_SUITES = ['integration/case-e2e', 'integration/ops-visibility', 'integration/export', 'integration/chaos', ...CLUSTER_ONLY];
+// the suites whose subject is the detector on Kafka and the case path on Temporal, against three Kafka brokers with a
+// SCRAM user per service and ACLs, the Temporal server on PostgreSQL with mTLS, and Redis behind Sentinels with an ACL
+// user per service: the chaos subset (a Redis failover, a broker killed, ...) and the suites of the logins and
+// refusals, which have no subject on the embedded profile.
+const CLUSTER_ONLY = ['integration/redis-acl', 'integration/cluster-logins'];
+const CLUSTER_SUITES = [
+  'integration/detector', 'integration/case-e2e', 'integration/ops-visibility', 'integration/export', 'integration/chaos', ...CLUSTER_ONLY,
+];
 const projects = process.env.FRAUD_STACK_PROFILE === 'cluster'
   ? [{ ...serial, displayName: 'cluster', testMatch: CLUSTER_SUITES.map((s) => `<rootDir>/test/${s}.test.ts`) }]
   : [

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { repoRoot } from '../common/env.ts';
 import { caseWorkflowId } from '../contracts/case.ts';
 import type { Platform } from '../harness/platform.ts';
-import { config, redisClient, stack, waitFor, withAdmin } from '../harness/stack.ts';
+import { config, createReadyTopics, redisClient, stack, waitFor, withAdmin } from '../harness/stack.ts';
 import type { TwilioRecorder } from '../harness/twilio-recorder.ts';
 import { between } from './workload.ts';
 import { temporalCliFlags } from '../common/temporal-connection.ts';
@@ -318,7 +318,7 @@ export const FAULTS: Fault[] = [
       await a.deleteTopics({ topics: [ctx.platform.dlq] });
       ctx.log(`DLQ topic ${ctx.platform.dlq} deleted`);
       await sleep(between(r, 5000, 10_000));
-      await a.createTopics({ waitForLeaders: true, topics: [{ topic: ctx.platform.dlq, numPartitions: 1 }] });
+      await createReadyTopics(a, [{ topic: ctx.platform.dlq, numPartitions: 1 }]);
       ctx.log('DLQ topic recreated');
     }),
   },

@@ -72,6 +72,8 @@ export const kafkaSchema = {
   PAYMENTS_TOPIC: strVar('payments'),
   ...kafkaLoginSchema,
 };
+/** Where the detector writes what it cannot read (the guide's DLQ). */
+const dlqTopicVar = strVar('payments.dlq');
 
 /** A file a process must read at start: refused at start, naming the variable, when there is none at the path. */
 const readableFile = () => optionalStr().refine((p) => p === undefined || isReadableFile(p), 'no readable file at this path');
@@ -137,7 +139,7 @@ export const policySchema = {
 export const detectorConfigSchema = z
   .object({
     ...kafkaSchema,
-    DLQ_TOPIC: strVar('payments.dlq'),
+    DLQ_TOPIC: dlqTopicVar,
     DETECTOR_GROUP_ID: strVar('fraud-detector'),
     DETECTOR_INSTANCE_ID: strVar(`detector-${process.pid}`),
     ...redisSchema,
@@ -289,6 +291,9 @@ export const trafficConfigSchema = z.object({ ...kafkaSchema, ...redisSchema }).
 /** The test and benchmark harness (harness/). */
 export const harnessConfigSchema = z.object({
   KAFKA_BOOTSTRAP_SERVERS: kafkaSchema.KAFKA_BOOTSTRAP_SERVERS,
+  /** The stack's own topics (tests use topics of their own; the logins suite checks the ACLs on these). */
+  PAYMENTS_TOPIC: kafkaSchema.PAYMENTS_TOPIC,
+  DLQ_TOPIC: dlqTopicVar,
   ...kafkaLoginSchema,
   ...redisSchema,
   TEMPORAL_ADDRESS: temporalSchema.TEMPORAL_ADDRESS,

@@ -134,7 +134,8 @@ export class KafkajsDeadLetterProducer implements DeadLetterProducer {
   private connected?: Promise<void>;
 
   constructor(opts: Pick<KafkajsOptions, 'brokers' | 'login' | 'clientId' | 'logger'>) {
-    this.producer = kafkaFor(opts).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    // Idempotent (with acks=all): a send retried after a lost answer does not write its dead letters twice.
+    this.producer = kafkaFor(opts).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   }
 
   async send(topic: string, messages: Parameters<DeadLetterProducer['send']>[1]): Promise<void> {
@@ -146,5 +147,81 @@ export class KafkajsDeadLetterProducer implements DeadLetterProducer {
 
   async close(): Promise<void> {
     if (this.connected) await this.producer.disconnect();
+  }
+}
+
+/** A setting Kafka refuses for good (a login, a topic, a group): the process should stop at start and name it. */
+export class KafkaSettingRefused extends Error {}
+
+type PreflightOptions = Pick<KafkajsOptions, 'brokers' | 'login' | 'clientId' | 'logger' | 'groupId' | 'topic'> & { dlqTopic: string };
+
+/** Attempts in a row whose connections a broker closed, from a client without a login, before that is called a refusal. */
+const CLOSED_WITHOUT_LOGIN_ATTEMPTS = 3;
+/** How long a group without a coordinator is waited for (a fresh cluster creates __consumer_offsets in seconds). */
+const NO_COORDINATOR_MS = 15_000;
+
+/**
+ * Before the consumer starts, whichever client it uses: an admin connection that logs in, reads the metadata of the
+ * payments topic and the DLQ, and the group's committed offsets. What no retry mends stops the process, named: a
+ * refused login (KAFKA_SASL_*), brokers that close every connection of a client without one, a topic or group the user
+ * may not use (PAYMENTS_TOPIC, DLQ_TOPIC, DETECTOR_GROUP_ID, the ACLs; kafkajs reports a refused group as "no group
+ * coordinator"), a payments topic that does not exist. Brokers that are down or restarting are waited for, however
+ * long; a missing DLQ is only a warning, as dead letters wait for it without being skipped.
+ */
+export async function kafkaPreflight(opts: PreflightOptions): Promise<void> {
+  const started = Date.now();
+  let closedWithoutLogin = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await preflightOnce(opts, Date.now() - started > NO_COORDINATOR_MS);
+      return;
+    } catch (err) {
+      if (err instanceof KafkaSettingRefused) throw err;
+      const e = err as { name?: string; message?: string };
+      closedWithoutLogin = !opts.login && e.name === 'KafkaJSConnectionClosedError' ? closedWithoutLogin + 1 : 0;
+      if (closedWithoutLogin >= CLOSED_WITHOUT_LOGIN_ATTEMPTS) {
+        throw new KafkaSettingRefused(`the Kafka brokers ${opts.brokers.join(',')} closed every connection of a client without a login (KAFKA_SASL_* unset): they likely want a SASL login (set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)`);
+      }
+      opts.logger.warn({ err, attempt }, 'Kafka is not answering the detector\'s start-up checks yet (retrying)');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * attempt)));
+    }
+  }
+}
+
+async function preflightOnce(opts: PreflightOptions, coordinatorWaitedFor: boolean): Promise<void> {
+  const who = opts.login ? `the user ${opts.login.username} (KAFKA_SASL_USERNAME)` : 'a client without a login (KAFKA_SASL_* unset)';
+  const loginHint = '(check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)';
+  const admin = new Kafka({ clientId: `${opts.clientId}-preflight`, brokers: opts.brokers, ...kafkajsSasl(opts.login), retry: { retries: 3 }, logLevel: logLevel.NOTHING }).admin();
+  try {
+    await admin.connect().catch((err: unknown) => {
+      const e = err as { name?: string; type?: string; message?: string };
+      if (e.name === 'KafkaJSSASLAuthenticationError' || ['SASL_AUTHENTICATION_FAILED', 'ILLEGAL_SASL_STATE', 'UNSUPPORTED_SASL_MECHANISM'].includes(e.type ?? '')) {
+        throw new KafkaSettingRefused(`Kafka refused the login of ${who}: ${e.message} ${loginHint}`);
+      }
+      throw err;
+    });
+    for (const [topic, variable] of [[opts.topic, 'PAYMENTS_TOPIC'], [opts.dlqTopic, 'DLQ_TOPIC']] as const) {
+      try {
+        await admin.fetchTopicMetadata({ topics: [topic] });
+      } catch (err) {
+        const e = err as { type?: string; message?: string };
+        if (e.type === 'TOPIC_AUTHORIZATION_FAILED') throw new KafkaSettingRefused(`Kafka does not let ${who} use the topic ${topic} (${variable}): ${e.message} (check ${variable} and the user's ACLs)`);
+        if (e.type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+        if (variable === 'PAYMENTS_TOPIC') throw new KafkaSettingRefused(`the Kafka topic ${topic} (PAYMENTS_TOPIC) does not exist on ${opts.brokers.join(',')} (create it, or check PAYMENTS_TOPIC and KAFKA_BOOTSTRAP_SERVERS)`);
+        opts.logger.warn({ topic }, `the dead-letter topic ${topic} (DLQ_TOPIC) does not exist yet: dead letters wait for it`);
+      }
+    }
+    try {
+      await admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
+    } catch (err) {
+      const e = err as { name?: string; type?: string; message?: string };
+      if (e.type === 'GROUP_AUTHORIZATION_FAILED' || (e.name === 'KafkaJSGroupCoordinatorNotFound' && coordinatorWaitedFor)) {
+        throw new KafkaSettingRefused(`Kafka does not let ${who} use the consumer group ${opts.groupId} (DETECTOR_GROUP_ID): ${e.message} (check DETECTOR_GROUP_ID and the user's ACLs; a group the user may not use shows as no coordinator, as does a cluster that cannot host __consumer_offsets)`);
+      }
+      if (e.type === 'TOPIC_AUTHORIZATION_FAILED') throw new KafkaSettingRefused(`Kafka does not let ${who} read the topic ${opts.topic} (PAYMENTS_TOPIC): ${e.message} (check the user's ACLs)`);
+      throw err;
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }

@@ -6,7 +6,7 @@ import { createRedis, exitOnRefusedLogin } from '../common/redis.ts';
 import { RedisMemoryWatch } from '../common/redis-memory.ts';
 import { AlertStore } from './alert-store.ts';
 import { detectorConfigSchema } from '../common/config.ts';
-import { KafkajsDeadLetterProducer, KafkajsPaymentsConsumer } from './kafkajs-client.ts';
+import { KafkaSettingRefused, KafkajsDeadLetterProducer, KafkajsPaymentsConsumer, kafkaPreflight } from './kafkajs-client.ts';
 import { DetectorMetrics, serveMetrics } from './metrics.ts';
 import { Detector } from './service.ts';
 import { temporalConnectionOptions } from '../common/temporal-connection.ts';
@@ -21,6 +21,12 @@ redis.on('close', () => metrics.redisUp.set(0));
 redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
 const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, login: kafkaLogin(config), clientId: config.DETECTOR_INSTANCE_ID, logger: log };
+// A login, topic or group Kafka refuses stops the process here, named (EX_CONFIG, as a bad setting), before any client starts.
+await kafkaPreflight({ ...kafka, groupId: config.DETECTOR_GROUP_ID, topic: config.PAYMENTS_TOPIC, dlqTopic: config.DLQ_TOPIC }).catch((err: unknown) => {
+  if (!(err instanceof KafkaSettingRefused)) throw err;
+  process.stderr.write(`detector: ${err.message}\n`);
+  process.exit(78);
+});
 const consumerOptions = {
   ...kafka,
   groupId: config.DETECTOR_GROUP_ID,

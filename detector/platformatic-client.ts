@@ -616,6 +616,8 @@ export class PlatformaticDeadLetterProducer implements DeadLetterProducer {
       bootstrapBrokers: opts.brokers,
       ...platformaticSasl(opts.login),
       autocreateTopics: false,
+      // With acks=all: a send retried after a lost answer does not write its dead letters twice.
+      idempotent: true,
       retries: RETRIES,
       retryDelay: retryDelayLogged(opts.logger.child({ component: 'platformatic-kafka-dlq' })),
     });

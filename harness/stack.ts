@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs, { Kafka, Partitioners, logLevel, type Admin, type Message } from 'kafkajs';
+import kafkajs, { Kafka, Partitioners, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { harnessConfigSchema } from '../common/config.ts';
 import { loadConfig, repoRoot } from '../common/env.ts';
@@ -90,7 +90,33 @@ async function grantDetector(env: Record<string, string | undefined>): Promise<v
     ...allow(AclResourceTypes.TOPIC, env.DLQ_TOPIC, AclOperationTypes.DESCRIBE),
     ...allow(AclResourceTypes.GROUP, env.DETECTOR_GROUP_ID, AclOperationTypes.READ),
   ];
-  if (acl.length > 0) await withAdmin((a) => a.createAcls({ acl }));
+  if (acl.length === 0) return;
+  await withAdmin((a) => a.createAcls({ acl }));
+  // Brokers apply new ACLs a second or two apart: wait until each answers the detector as its start-up checks ask
+  // (kafkaPreflight), so that a detector started next is not refused on a broker that has not caught up.
+  const topics = [env.PAYMENTS_TOPIC, env.DLQ_TOPIC].filter((t): t is string => t !== undefined);
+  const { KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = kafkaUserLogin('detector');
+  for (const broker of config.KAFKA_BOOTSTRAP_SERVERS) {
+    const admin = new Kafka({
+      clientId: 'tests-grants', brokers: [broker], sasl: { mechanism: 'scram-sha-512', username: username!, password: password! }, logLevel: logLevel.NOTHING,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 },
+    }).admin();
+    await admin.connect();
+    try {
+      await waitFor(`the detector's grants on ${topics.join(', ')} to take effect on ${broker}`, async () => {
+        try {
+          if (topics.length > 0) await admin.fetchTopicMetadata({ topics });
+          if (env.DETECTOR_GROUP_ID && env.PAYMENTS_TOPIC) await admin.fetchOffsets({ groupId: env.DETECTOR_GROUP_ID, topics: [env.PAYMENTS_TOPIC] });
+          return true;
+        } catch (err) {
+          // A topic the test means to be missing: the broker let the detector ask (else it would be refused).
+          return (err as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
+        }
+      }, 30_000, 200);
+    } finally {
+      await admin.disconnect();
+    }
+  }
 }
 
 /**
@@ -116,13 +142,29 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * Create topics at the brokers' default replication (3 on the cluster profile) and wait until every partition has a
+ * leader and its full ISR. Not kafkajs's own wait for leaders (on by default): on three brokers, one that has not
+ * applied the new topic's metadata yet answers "does not host this topic-partition", which that wait does not retry.
+ */
+export async function createReadyTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  await admin.createTopics({ waitForLeaders: false, topics });
+  const names = topics.map((t) => t.topic);
+  let readyInARow = 0;
+  await waitFor(`topics ${names.join(', ')} ready`, async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: names }).catch(() => undefined);
+    const ready = meta?.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0 && p.isr.length === p.replicas.length));
+    readyInARow = ready ? readyInARow + 1 : 0;
+    // A metadata request goes to one broker: as many answers in a row as there are brokers, plus one, before trusting it.
+    return readyInARow > config.KAFKA_BOOTSTRAP_SERVERS.length;
+  }, 30_000, 50);
+}
+
 /** A fresh topic pair (payments + DLQ) for one test. */
 export async function createTopics(partitions = 3): Promise<{ topic: string; dlq: string }> {
   const topic = uniqueId('it-payments-');
   const dlq = `${topic}.dlq`;
-  await withAdmin((a) =>
-    a.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }, { topic: dlq, numPartitions: 1 }] }),
-  );
+  await withAdmin((a) => createReadyTopics(a, [{ topic, numPartitions: partitions }, { topic: dlq, numPartitions: 1 }]));
   return { topic, dlq };
 }
 

@@ -38,7 +38,8 @@ const opts = program.opts<{
 }>();
 
 const kafka = new Kafka({ clientId: 'traffic', brokers: config.KAFKA_BOOTSTRAP_SERVERS, ...kafkajsSasl(kafkaLogin(config)), logLevel: logLevel.WARN });
-const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+// Idempotent (with acks=all): a batch retried after a lost answer is not written twice, so no payment counts twice.
+const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
 await producer.connect();
 
 const live = opts.rate > 0;

@@ -16,12 +16,13 @@ const EMBEDDED: Run[] = [
   ['detector-kill', 105, 'platformatic'],
   ['detector-stop', 106, 'platformatic'],
 ];
-// The cluster profile's faults (Redis with Sentinels, the Temporal server on PostgreSQL), and a detector and a worker
-// killed there. kafka-broker-kill joins once the profile runs on the three brokers of stack/kafka-cluster.sh.
+// The cluster profile's faults (Redis with Sentinels, one of three Kafka brokers, the Temporal server on PostgreSQL),
+// and a detector and a worker killed there.
 // redis-failover with KAFKA_CLIENT=platformatic is left out for now: in CI (stop 23, seed 202) that detector did not
 // catch up within 80 s of the failover (alerts missing), while the same run passed by hand; open in issue 10.
 const CLUSTER: Run[] = [
   ['redis-failover', 201],
+  ['kafka-broker-kill', 203],
   ['temporal-cluster-kill', 204],
   ['postgres-restart', 205],
   ['detector-kill', 206],
