@@ -21,12 +21,6 @@ redis.on('close', () => metrics.redisUp.set(0));
 redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error (retrying)'));
 
 const kafka = { brokers: config.KAFKA_BOOTSTRAP_SERVERS, login: kafkaLogin(config), clientId: config.DETECTOR_INSTANCE_ID, logger: log };
-// A login, topic or group Kafka refuses stops the process here, named (EX_CONFIG, as a bad setting), before any client starts.
-await kafkaPreflight({ ...kafka, groupId: config.DETECTOR_GROUP_ID, topic: config.PAYMENTS_TOPIC, dlqTopic: config.DLQ_TOPIC }).catch((err: unknown) => {
-  if (!(err instanceof KafkaSettingRefused)) throw err;
-  process.stderr.write(`detector: ${err.message}\n`);
-  process.exit(78);
-});
 const consumerOptions = {
   ...kafka,
   groupId: config.DETECTOR_GROUP_ID,
@@ -167,6 +161,13 @@ consumer.onFatal((err) => {
   void shutdown('fatal', 1);
 });
 
+// A login, topic or group Kafka refuses stops the process here, named (EX_CONFIG, as a bad setting), before the
+// consumer starts; Kafka down is waited for, with /metrics and /healthz (503, not consuming) already served.
+await kafkaPreflight({ ...kafka, groupId: config.DETECTOR_GROUP_ID, topic: config.PAYMENTS_TOPIC, dlqTopic: config.DLQ_TOPIC }).catch((err: unknown) => {
+  if (!(err instanceof KafkaSettingRefused)) throw err;
+  process.stderr.write(`detector: ${err.message}\n`);
+  process.exit(78);
+});
 await detector.start();
 await signaller?.start();
 log.info(
