@@ -5,14 +5,14 @@ import { GroupRebalancingError, type BatchControl, type DeadLetterProducer, type
 
 export type KafkajsOptions = ConsumerOptions;
 
-function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'login' | 'clientId' | 'logger'>): Kafka {
+/** `retries`: 30 by default, to keep retrying through a broker restart instead of crashing after a few seconds. */
+function kafkaFor(opts: Pick<KafkajsOptions, 'brokers' | 'login' | 'clientId' | 'logger'>, retries = 30): Kafka {
   const log = opts.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: opts.clientId,
     brokers: opts.brokers,
     ...kafkajsSasl(opts.login),
-    // Keep retrying through a broker restart instead of crashing the consumer after a few seconds.
-    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 30 },
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries },
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...rest } = entry;
@@ -191,7 +191,10 @@ export async function kafkaPreflight(opts: PreflightOptions): Promise<void> {
 async function preflightOnce(opts: PreflightOptions, coordinatorWaitedFor: boolean): Promise<void> {
   const who = opts.login ? `the user ${opts.login.username} (KAFKA_SASL_USERNAME)` : 'a client without a login (KAFKA_SASL_* unset)';
   const loginHint = '(check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)';
-  const admin = new Kafka({ clientId: `${opts.clientId}-preflight`, brokers: opts.brokers, ...kafkajsSasl(opts.login), retry: { retries: 3 }, logLevel: logLevel.NOTHING }).admin();
+  // Few retries per round: kafkaPreflight's own loop waits for brokers that are down, however long.
+  const admin = kafkaFor({ ...opts, clientId: `${opts.clientId}-preflight` }, 3).admin();
+  const topicRefused = (topic: string, variable: 'PAYMENTS_TOPIC' | 'DLQ_TOPIC', e: { message?: string }) =>
+    new KafkaSettingRefused(`Kafka does not let ${who} use the topic ${topic} (${variable}): ${e.message} (check ${variable} and the user's ACLs)`);
   try {
     await admin.connect().catch((err: unknown) => {
       const e = err as { name?: string; type?: string; message?: string };
@@ -205,7 +208,7 @@ async function preflightOnce(opts: PreflightOptions, coordinatorWaitedFor: boole
         await admin.fetchTopicMetadata({ topics: [topic] });
       } catch (err) {
         const e = err as { type?: string; message?: string };
-        if (e.type === 'TOPIC_AUTHORIZATION_FAILED') throw new KafkaSettingRefused(`Kafka does not let ${who} use the topic ${topic} (${variable}): ${e.message} (check ${variable} and the user's ACLs)`);
+        if (e.type === 'TOPIC_AUTHORIZATION_FAILED') throw topicRefused(topic, variable, e);
         if (e.type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
         if (variable === 'PAYMENTS_TOPIC') throw new KafkaSettingRefused(`the Kafka topic ${topic} (PAYMENTS_TOPIC) does not exist on ${opts.brokers.join(',')} (create it, or check PAYMENTS_TOPIC and KAFKA_BOOTSTRAP_SERVERS)`);
         opts.logger.warn({ topic }, `the dead-letter topic ${topic} (DLQ_TOPIC) does not exist yet: dead letters wait for it`);
@@ -218,7 +221,7 @@ async function preflightOnce(opts: PreflightOptions, coordinatorWaitedFor: boole
       if (e.type === 'GROUP_AUTHORIZATION_FAILED' || (e.name === 'KafkaJSGroupCoordinatorNotFound' && coordinatorWaitedFor)) {
         throw new KafkaSettingRefused(`Kafka does not let ${who} use the consumer group ${opts.groupId} (DETECTOR_GROUP_ID): ${e.message} (check DETECTOR_GROUP_ID and the user's ACLs; a group the user may not use shows as no coordinator, as does a cluster that cannot host __consumer_offsets)`);
       }
-      if (e.type === 'TOPIC_AUTHORIZATION_FAILED') throw new KafkaSettingRefused(`Kafka does not let ${who} read the topic ${opts.topic} (PAYMENTS_TOPIC): ${e.message} (check the user's ACLs)`);
+      if (e.type === 'TOPIC_AUTHORIZATION_FAILED') throw topicRefused(opts.topic, 'PAYMENTS_TOPIC', e);
       throw err;
     }
   } finally {

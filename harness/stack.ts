@@ -95,12 +95,9 @@ async function grantDetector(env: Record<string, string | undefined>): Promise<v
   // Brokers apply new ACLs a second or two apart: wait until each answers the detector as its start-up checks ask
   // (kafkaPreflight), so that a detector started next is not refused on a broker that has not caught up.
   const topics = [env.PAYMENTS_TOPIC, env.DLQ_TOPIC].filter((t): t is string => t !== undefined);
-  const { KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = kafkaUserLogin('detector');
+  const sasl = kafkajsSasl(kafkaLogin({ ...config, ...kafkaUserLogin('detector') }));
   for (const broker of config.KAFKA_BOOTSTRAP_SERVERS) {
-    const admin = new Kafka({
-      clientId: 'tests-grants', brokers: [broker], sasl: { mechanism: 'scram-sha-512', username: username!, password: password! }, logLevel: logLevel.NOTHING,
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 },
-    }).admin();
+    const admin = new Kafka({ clientId: 'tests-grants', brokers: [broker], ...sasl, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } }).admin();
     await admin.connect();
     try {
       await waitFor(`the detector's grants on ${topics.join(', ')} to take effect on ${broker}`, async () => {

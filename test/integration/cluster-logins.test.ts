@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Connection } from '@temporalio/client';
-import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaLogin, kafkajsSasl } from '../../common/kafka-login.ts';
 import { temporalConnectionOptions } from '../../common/temporal-connection.ts';
 import { config, createTopics, isolatedRedis, kafkaUserLogin, spawnService, waitFor } from '../../harness/stack.ts';
 
@@ -16,8 +17,8 @@ const brokers = config.KAFKA_BOOTSTRAP_SERVERS;
 
 /** A kafkajs client as `user` (no login when undefined) to these brokers, without retries: a refusal shows at once. */
 function kafkaAs(user?: 'detector' | 'producer', password?: string, to: string[] = brokers): Kafka {
-  const sasl: SASLOptions | undefined = user ? { mechanism: 'scram-sha-512', username: user, password: password ?? kafkaUserLogin(user).KAFKA_SASL_PASSWORD! } : undefined;
-  return new Kafka({ clientId: `logins-test-${user ?? 'anonymous'}`, brokers: to, ...(sasl ? { sasl } : {}), retry: { retries: 0 }, connectionTimeout: 3000, logLevel: logLevel.NOTHING });
+  const login = user ? kafkaLogin({ ...config, ...kafkaUserLogin(user), ...(password ? { KAFKA_SASL_PASSWORD: password } : {}) }) : undefined;
+  return new Kafka({ clientId: `logins-test-${user ?? 'anonymous'}`, brokers: to, ...kafkajsSasl(login), retry: { retries: 0 }, connectionTimeout: 3000, logLevel: logLevel.NOTHING });
 }
 
 /** The kafkajs type of an error, or of the first error it wraps that has one (else the error's name). */
